@@ -1,0 +1,293 @@
+/*
+ * The database: where to find it, connections, and migrations.
+ *
+ * With `database` configured, that URL is used as it is. Without, the
+ * embedded cluster under state_dir is started (cluster.c) and its socket
+ * URL used. Each thread that talks to PostgreSQL opens its own connection
+ * with db_connect; libpq connections are not shared between threads.
+ *
+ * Migrations are compiled in from sql/ (build-aux/sql2c.sh) and applied in
+ * order, each in its own transaction together with its row in
+ * objwatch.schema_migrations. A session advisory lock serialises processes
+ * that start at the same moment, so each migration runs exactly once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+struct migration {
+	int		 version;
+	const char	*name;
+	const char	*sql;
+};
+extern const struct migration migrations[];
+
+/* An arbitrary constant: the advisory lock held while migrating. */
+#define MIGRATE_LOCK	"7301160523"
+
+static char		*db_conninfo;
+static struct cluster	*db_cluster;
+
+/*
+ * Decide where the database is, starting the embedded cluster when none is
+ * configured.
+ */
+int
+db_setup(const struct config *conf, char **cause)
+{
+	if (conf->database != NULL) {
+		db_conninfo = xstrdup(conf->database);
+		return (0);
+	}
+	if ((db_cluster = cluster_open(conf->state_dir, cause)) == NULL)
+		return (-1);
+	if (cluster_start(db_cluster, cause) != 0) {
+		cluster_close(db_cluster);
+		db_cluster = NULL;
+		return (-1);
+	}
+	db_conninfo = xstrdup(cluster_url(db_cluster));
+	return (0);
+}
+
+/* The connection string in use (after db_setup). */
+const char *
+db_url(void)
+{
+	return (db_conninfo);
+}
+
+/* Release the database: stops the embedded cluster if this was its last
+ * user. */
+void
+db_teardown(void)
+{
+	if (db_cluster != NULL)
+		cluster_close(db_cluster);
+	db_cluster = NULL;
+	FREE_NULL(db_conninfo);
+}
+
+/* A readable message from a failed result, or the connection. */
+char *
+db_error(PGconn *conn, PGresult *res)
+{
+	const char	*msg = NULL;
+	char		*out;
+	size_t		 len;
+
+	if (res != NULL)
+		msg = PQresultErrorMessage(res);
+	if (msg == NULL || *msg == '\0')
+		msg = PQerrorMessage(conn);
+	if (msg == NULL || *msg == '\0')
+		msg = "unknown database error";
+	if (strncmp(msg, "ERROR:  ", 8) == 0)
+		msg += 8;
+	out = xstrdup(msg);
+	len = strlen(out);
+	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+		out[--len] = '\0';
+	return (out);
+}
+
+static void
+db_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;	/* NOTICEs such as "schema already exists" */
+}
+
+/* Open a connection, or NULL with *cause saying why. */
+PGconn *
+db_connect(char **cause)
+{
+	const char	*keys[] = { "dbname", "application_name",
+	    "connect_timeout", NULL };
+	const char	*values[] = { db_conninfo, "objwatch", "10", NULL };
+	PGconn		*conn;
+	char		*why;
+
+	conn = PQconnectdbParams(keys, values, 1);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+		why = db_error(conn, NULL);
+		xasprintf(cause, "cannot connect to the database: %s", why);
+		free(why);
+		PQfinish(conn);
+		return (NULL);
+	}
+	PQsetNoticeProcessor(conn, db_notice, NULL);
+	return (conn);
+}
+
+/*
+ * Connect, retrying with backoff (0.1 s doubling to 5 s) until it works or
+ * *stop is set; NULL only when stopped.
+ */
+PGconn *
+db_connect_retry(volatile sig_atomic_t *stop)
+{
+	PGconn	*conn;
+	char	*cause;
+	int	 delay_ms = 100, warned = 0;
+
+	while (!*stop) {
+		if ((conn = db_connect(&cause)) != NULL) {
+			if (warned)
+				log_info("database connection is back");
+			return (conn);
+		}
+		if (!warned || delay_ms == 5000)
+			log_warnx("%s; retrying", cause);
+		warned = 1;
+		free(cause);
+		poll(NULL, 0, delay_ms);
+		delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
+	}
+	return (NULL);
+}
+
+/* Whether a connection is still usable. */
+int
+db_ok(PGconn *conn)
+{
+	return (conn != NULL && PQstatus(conn) == CONNECTION_OK);
+}
+
+/* Run SQL with no parameters and no rows wanted. */
+int
+db_exec(PGconn *conn, const char *sql, char **cause)
+{
+	PGresult	*res;
+	ExecStatusType	 st;
+
+	res = PQexec(conn, sql);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
+static int
+db_applied(PGconn *conn, int version, int *applied, char **cause)
+{
+	PGresult	*res;
+	char		 v[16];
+	const char	*params[1] = { v };
+
+	snprintf(v, sizeof v, "%d", version);
+	res = PQexecParams(conn, "SELECT 1 FROM objwatch.schema_migrations "
+	    "WHERE version = $1", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	*applied = PQntuples(res) > 0;
+	PQclear(res);
+	return (0);
+}
+
+static int
+db_apply(PGconn *conn, const struct migration *m, char **cause)
+{
+	PGresult	*res;
+	char		 v[16], *why;
+	const char	*params[2] = { v, m->name };
+
+	if (db_exec(conn, "BEGIN", cause) != 0)
+		return (-1);
+	if (db_exec(conn, m->sql, &why) != 0) {
+		xasprintf(cause, "migration '%s' failed: %s", m->name, why);
+		free(why);
+		goto fail;
+	}
+	snprintf(v, sizeof v, "%d", m->version);
+	res = PQexecParams(conn, "INSERT INTO objwatch.schema_migrations "
+	    "(version, name) VALUES ($1, $2)", 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	return (db_exec(conn, "COMMIT", cause));
+
+fail:
+	if (db_exec(conn, "ROLLBACK", &why) != 0)
+		free(why);
+	return (-1);
+}
+
+/*
+ * Bring the schema up to date: apply each migration not yet recorded, in
+ * order, under an advisory lock so concurrent starts do not race.
+ */
+int
+db_migrate(PGconn *conn, int verbose, char **cause)
+{
+	const struct migration	*m;
+	PGresult		*res;
+	char			*why;
+	int			 applied, newest = 0, known = 0, rc = -1, n = 0;
+
+	if (db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")",
+	    cause) != 0)
+		return (-1);
+	if (db_exec(conn, "CREATE SCHEMA IF NOT EXISTS objwatch", cause) != 0 ||
+	    db_exec(conn, "CREATE TABLE IF NOT EXISTS "
+	    "objwatch.schema_migrations (version integer PRIMARY KEY, "
+	    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT "
+	    "now())", cause) != 0)
+		goto out;
+
+	for (m = migrations; m->sql != NULL; m++)
+		known = m->version;
+	res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM "
+	    "objwatch.schema_migrations");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		goto out;
+	}
+	newest = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (newest > known) {
+		xasprintf(cause, "the database schema is at version %d, newer "
+		    "than this objwatch knows (%d): upgrade objwatch", newest,
+		    known);
+		goto out;
+	}
+
+	for (m = migrations; m->sql != NULL; m++) {
+		if (db_applied(conn, m->version, &applied, cause) != 0)
+			goto out;
+		if (applied)
+			continue;
+		if (db_apply(conn, m, cause) != 0)
+			goto out;
+		n++;
+		if (verbose)
+			log_info("applied migration %s", m->name);
+	}
+	if (verbose && n == 0)
+		log_info("database schema is up to date (version %d)", known);
+	rc = 0;
+
+out:
+	if (db_exec(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")",
+	    &why) != 0)
+		free(why);
+	return (rc);
+}

@@ -1,0 +1,157 @@
+/*
+ * The table of recipe steps, selected by name, and the helpers handlers use
+ * to read their parameters. Each handler lives in its own file under
+ * handlers/ and exports one const struct handler.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+static const struct handler *const handlers[] = {
+	&handler_thumbnail,
+	&handler_save,
+};
+
+/* The handler called name, or NULL. */
+const struct handler *
+handler_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(handlers); i++) {
+		if (strcmp(handlers[i]->name, name) == 0)
+			return (handlers[i]);
+	}
+	return (NULL);
+}
+
+/* The handler names, comma-separated, for messages. */
+const char *
+handler_names(void)
+{
+	static char	 names[256];
+	size_t		 i, off = 0;
+
+	if (names[0] != '\0')
+		return (names);
+	for (i = 0; i < nitems(handlers); i++) {
+		off += snprintf(names + off, sizeof names - off, "%s%s",
+		    i > 0 ? ", " : "", handlers[i]->name);
+		if (off >= sizeof names)
+			break;
+	}
+	return (names);
+}
+
+/* The value of a parameter, marking it used, or NULL when absent. */
+const char *
+step_arg(struct step *st, const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < st->nargs; i++) {
+		if (strcmp(st->args[i].key, key) == 0) {
+			st->args[i].used = 1;
+			return (st->args[i].value);
+		}
+	}
+	return (NULL);
+}
+
+/* Read an integer parameter within [min, max], or def when absent. */
+int
+step_arg_int(struct step *st, const char *key, int min, int max, int def,
+    int *out, char **cause)
+{
+	const char	*v = step_arg(st, key);
+	char		*end;
+	long		 l;
+
+	if (v == NULL) {
+		*out = def;
+		return (0);
+	}
+	errno = 0;
+	l = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno != 0 || l < min || l > max) {
+		xasprintf(cause, "parameter '%s' must be a whole number from "
+		    "%d to %d, not '%s'", key, min, max, v);
+		return (-1);
+	}
+	*out = (int)l;
+	return (0);
+}
+
+/* Read a parameter that is one of choices (by index), or def when absent. */
+int
+step_arg_choice(struct step *st, const char *key, const char *const *choices,
+    int def, int *out, char **cause)
+{
+	const char	*v = step_arg(st, key);
+	char		 expected[256] = "";
+	size_t		 off = 0;
+	int		 i;
+
+	if (v == NULL) {
+		*out = def;
+		return (0);
+	}
+	for (i = 0; choices[i] != NULL; i++) {
+		if (strcmp(choices[i], v) == 0) {
+			*out = i;
+			return (0);
+		}
+		if (off < sizeof expected)
+			off += snprintf(expected + off, sizeof expected - off,
+			    "%s%s", i > 0 ? ", " : "", choices[i]);
+	}
+	xasprintf(cause, "parameter '%s' must be one of %s, not '%s'", key,
+	    expected, v);
+	return (-1);
+}
+
+/* Read a yes/no parameter, or def when absent. */
+int
+step_arg_bool(struct step *st, const char *key, int def, int *out,
+    char **cause)
+{
+	const char	*v = step_arg(st, key);
+
+	if (v == NULL)
+		*out = def;
+	else if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "1") == 0)
+		*out = 1;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+	    strcmp(v, "0") == 0)
+		*out = 0;
+	else {
+		xasprintf(cause, "parameter '%s' must be yes or no, not '%s'",
+		    key, v);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Fail on the first parameter the handler did not read. */
+int
+step_check_unused(struct step *st, char **cause)
+{
+	size_t	 i;
+
+	for (i = 0; i < st->nargs; i++) {
+		if (!st->args[i].used) {
+			xasprintf(cause, "unknown parameter '%s' (expected %s)",
+			    st->args[i].key, st->handler->usage);
+			return (-1);
+		}
+	}
+	return (0);
+}

@@ -1,0 +1,154 @@
+/*
+ * Logging in the OpenBSD daemon style: log_warn appends strerror(errno),
+ * log_warnx does not; fatal and fatalx exit. Each message is written as one
+ * line with one write so lines from several threads never interleave.
+ * `log = json` writes one JSON object per line instead of text.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+static enum log_level	 log_max = LOG_LEVEL_INFO;
+static int		 log_json;
+
+static const char *const log_names[] = { "error", "warning", "info", "debug" };
+
+/* Set the most verbose level written, and the format. */
+void
+log_init(enum log_level level, int json)
+{
+	log_max = level;
+	log_json = json;
+}
+
+static void
+log_json_string(char *buf, size_t size, size_t *off, const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0' && *off + 8 < size; p++) {
+		if (*p == '"' || *p == '\\')
+			*off += snprintf(buf + *off, size - *off, "\\%c", *p);
+		else if (*p < 0x20)
+			*off += snprintf(buf + *off, size - *off, "\\u%04x", *p);
+		else
+			buf[(*off)++] = *p;
+	}
+	buf[*off] = '\0';
+}
+
+static void
+log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
+{
+	char		 msg[4096], line[8192], stamp[64];
+	struct timespec	 ts;
+	struct tm	 tm;
+	size_t		 off;
+	int		 saved = errno, n;
+
+	if (level > log_max)
+		return;
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
+	if (n < 0)
+		return;
+	if (with_errno && (size_t)n < sizeof msg)
+		snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	if (log_json) {
+		off = snprintf(line, sizeof line,
+		    "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"message\":\"",
+		    stamp, ts.tv_nsec / 1000000, log_names[level]);
+		log_json_string(line, sizeof line - 4, &off, msg);
+		off += snprintf(line + off, sizeof line - off, "\"}\n");
+	} else {
+		off = snprintf(line, sizeof line, "%s.%03ldZ %s: %s\n", stamp,
+		    ts.tv_nsec / 1000000, log_names[level], msg);
+	}
+	if (off >= sizeof line) {
+		off = sizeof line - 1;
+		line[off - 1] = '\n';
+	}
+	(void)!write(STDERR_FILENO, line, off);
+	errno = saved;
+}
+
+/* Log a warning with strerror(errno) appended. */
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_WARN, 1, fmt, ap);
+	va_end(ap);
+}
+
+/* Log a warning. */
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_WARN, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* Log an informational message. */
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_INFO, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* Log a debugging message (only with -v). */
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_DEBUG, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* Log an error with strerror(errno) and exit. */
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, 1, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* Log an error and exit. */
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,391 @@
+/*
+ * The job queue, kept in PostgreSQL.
+ *
+ * Enqueue inserts the object version and one job per recipe with
+ * ON CONFLICT DO NOTHING, so the same event seen twice (a scan and an
+ * inotify event, a restart, two processes) makes no second job. Claims use
+ * FOR UPDATE SKIP LOCKED, so any number of workers in any number of
+ * processes take different jobs without waiting on each other, and set a
+ * lease: a claimed job's run_after is when the lease ends, after which any
+ * worker may claim it again. Completion writes the output row and marks the
+ * job done in one statement, and only if this worker still holds the job.
+ *
+ * Each of these is a single SQL statement, so each is atomic without an
+ * explicit transaction and costs one round trip.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+/* Quote a string for a PostgreSQL text[] literal. */
+static void
+array_append(char **buf, const char *s)
+{
+	char		*next, *q, *o;
+	const char	*p;
+
+	q = o = xmalloc(strlen(s) * 2 + 3);
+	*o++ = '"';
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			*o++ = '\\';
+		*o++ = *p;
+	}
+	*o++ = '"';
+	*o = '\0';
+	if (*buf == NULL)
+		xasprintf(&next, "{%s", q);
+	else
+		xasprintf(&next, "%s,%s", *buf, q);
+	free(*buf);
+	*buf = next;
+	free(q);
+}
+
+static const char enqueue_sql[] =
+	"WITH ins AS ("
+	"  INSERT INTO objwatch.objects (source, key, version, size, mtime)"
+	"  VALUES ($1, $2, $3, $4::bigint,"
+	"          to_timestamp($5::bigint / 1e9))"
+	"  ON CONFLICT (source, key, version) DO UPDATE SET deleted_at = NULL"
+	"  WHERE objects.deleted_at IS NOT NULL"
+	"  RETURNING id"
+	"), obj AS ("
+	"  SELECT id FROM ins UNION ALL"
+	"  SELECT id FROM objwatch.objects"
+	"  WHERE source = $1 AND key = $2 AND version = $3"
+	"  LIMIT 1"
+	"), j AS ("
+	"  INSERT INTO objwatch.jobs (object_id, recipe, recipe_hash,"
+	"      max_attempts)"
+	"  SELECT obj.id, t.r, t.h, $8::integer"
+	"  FROM obj, unnest($6::text[], $7::text[]) AS t(r, h)"
+	"  ON CONFLICT (object_id, recipe, recipe_hash) DO NOTHING"
+	"  RETURNING id"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_jobs', '')"
+	"  WHERE EXISTS (SELECT 1 FROM j)"
+	")"
+	"SELECT (SELECT count(*) FROM obj), (SELECT count(*) FROM j),"
+	"    (SELECT count(*) FROM n)";
+
+/*
+ * Record an object version and queue a job for each of the source's
+ * recipes; *njobs says how many were new (0: all known already).
+ */
+int
+queue_enqueue(PGconn *conn, const struct source *src,
+    const struct object_version *ov, int max_attempts, int *njobs,
+    char **cause)
+{
+	PGresult	*res;
+	char		 size[32], mtime[32], attempts[16];
+	char		*recipes = NULL, *hashes = NULL, *rarr, *harr;
+	const char	*params[8];
+	size_t		 i;
+	int		 tries;
+
+	for (i = 0; i < src->nrecipes; i++) {
+		array_append(&recipes, src->recipes[i]->name);
+		array_append(&hashes, src->recipes[i]->hash);
+	}
+	if (recipes == NULL) {
+		recipes = xstrdup("{");
+		hashes = xstrdup("{");
+	}
+	xasprintf(&rarr, "%s}", recipes);
+	xasprintf(&harr, "%s}", hashes);
+	free(recipes);
+	free(hashes);
+	params[5] = rarr;
+	params[6] = harr;
+	snprintf(size, sizeof size, "%" PRId64, ov->size);
+	snprintf(mtime, sizeof mtime, "%" PRId64, ov->mtime_ns);
+	snprintf(attempts, sizeof attempts, "%d", max_attempts);
+	params[0] = ov->source;
+	params[1] = ov->key;
+	params[2] = ov->version;
+	params[3] = size;
+	params[4] = mtime;
+	params[7] = attempts;
+
+	/*
+	 * If another session inserted the object between our snapshot and
+	 * our insert, neither branch of obj sees it: run again, with a new
+	 * snapshot that does.
+	 */
+	for (tries = 0; tries < 3; tries++) {
+		res = PQexecParams(conn, enqueue_sql, 8, NULL, params, NULL,
+		    NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			*cause = db_error(conn, res);
+			PQclear(res);
+			free(rarr);
+			free(harr);
+			return (-1);
+		}
+		if (atoi(PQgetvalue(res, 0, 0)) == 1)
+			break;
+		PQclear(res);
+		res = NULL;
+	}
+	free(rarr);
+	free(harr);
+	if (res == NULL) {
+		xasprintf(cause, "cannot record '%s' in source '%s': the "
+		    "object row is neither inserted nor visible", ov->key,
+		    ov->source);
+		return (-1);
+	}
+	*njobs = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return (0);
+}
+
+/* Whether this exact object version is already in the ledger. */
+int
+queue_known(PGconn *conn, const char *source, const char *key,
+    const char *version, int *known, char **cause)
+{
+	PGresult	*res;
+	const char	*params[3] = { source, key, version };
+
+	res = PQexecParams(conn, "SELECT 1 FROM objwatch.objects WHERE "
+	    "source = $1 AND key = $2 AND version = $3 AND deleted_at IS NULL",
+	    3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	*known = PQntuples(res) > 0;
+	PQclear(res);
+	return (0);
+}
+
+static const char claim_sql[] =
+	"UPDATE objwatch.jobs j SET state = 'running',"
+	"    attempts = j.attempts + 1, locked_by = $1,"
+	"    run_after = now() + make_interval(secs => $2::float8),"
+	"    started_at = now()"
+	"FROM objwatch.objects o "
+	"WHERE o.id = j.object_id AND j.id IN ("
+	"  SELECT id FROM objwatch.jobs"
+	"  WHERE state IN ('queued', 'running', 'failed')"
+	"    AND run_after <= now() AND attempts < max_attempts"
+	"  ORDER BY run_after, id"
+	"  FOR UPDATE SKIP LOCKED LIMIT 1"
+	") "
+	"RETURNING j.id, j.object_id, o.source, o.key, o.version, j.recipe,"
+	"    j.recipe_hash, j.attempts, j.max_attempts";
+
+/*
+ * A running job whose lease ran out after its last attempt: its worker died
+ * on it every time, so it is dead rather than claimed again.
+ */
+static const char reap_sql[] =
+	"WITH d AS ("
+	"  UPDATE objwatch.jobs SET state = 'dead', run_after = NULL,"
+	"      finished_at = now(), locked_by = NULL,"
+	"      error_class = coalesce(error_class, 'io'),"
+	"      error = 'the worker running it stopped (crashed or was killed) "
+	"on each of its ' || attempts || ' attempts'"
+	"  WHERE state IN ('running', 'failed') AND run_after <= now()"
+	"    AND attempts >= max_attempts"
+	"  RETURNING id"
+	") SELECT count(*) FROM d";
+
+/*
+ * Claim the next job for worker, leasing it for lease seconds. *got is 0
+ * when there is nothing to do.
+ */
+int
+queue_claim(PGconn *conn, const char *worker, double lease,
+    struct claimed_job *job, int *got, char **cause)
+{
+	PGresult	*res;
+	char		 secs[32];
+	const char	*params[2] = { worker, secs };
+
+	snprintf(secs, sizeof secs, "%.3f", lease);
+	res = PQexecParams(conn, claim_sql, 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	*got = PQntuples(res);
+	if (*got == 0) {
+		PQclear(res);
+		res = PQexec(conn, reap_sql);
+		PQclear(res);
+		return (0);
+	}
+	memset(job, 0, sizeof *job);
+	job->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	job->object_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	job->source = xstrdup(PQgetvalue(res, 0, 2));
+	job->key = xstrdup(PQgetvalue(res, 0, 3));
+	job->version = xstrdup(PQgetvalue(res, 0, 4));
+	job->recipe = xstrdup(PQgetvalue(res, 0, 5));
+	job->recipe_hash = xstrdup(PQgetvalue(res, 0, 6));
+	job->attempts = atoi(PQgetvalue(res, 0, 7));
+	job->max_attempts = atoi(PQgetvalue(res, 0, 8));
+	PQclear(res);
+	return (0);
+}
+
+static const char complete_sql[] =
+	"WITH j AS ("
+	"  UPDATE objwatch.jobs SET state = 'done', run_after = NULL,"
+	"      finished_at = now(), locked_by = NULL, error_class = NULL,"
+	"      error = NULL"
+	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
+	"  RETURNING id"
+	"), o AS ("
+	"  INSERT INTO objwatch.outputs (job_id, location, format, mime,"
+	"      width, height, bytes, recipe_hash)"
+	"  SELECT j.id, $3, $4, $5, $6::integer, $7::integer, $8::bigint, $9"
+	"  FROM j"
+	"  ON CONFLICT (job_id, location) DO UPDATE SET"
+	"      format = excluded.format, mime = excluded.mime,"
+	"      width = excluded.width, height = excluded.height,"
+	"      bytes = excluded.bytes, recipe_hash = excluded.recipe_hash,"
+	"      created_at = now()"
+	"  RETURNING id"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
+	")"
+	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM o),"
+	"    (SELECT count(*) FROM n)";
+
+/*
+ * Record a job's output and mark it done, atomically. Fails if the job is
+ * no longer this worker's (its lease ran out and another worker took it).
+ */
+int
+queue_complete(PGconn *conn, const char *worker_name,
+    const struct claimed_job *job, const char *recipe_hash,
+    const struct job_output *out, char **cause)
+{
+	PGresult	*res;
+	char		 id[32], w[16], h[16], bytes[32];
+	const char	*params[9];
+
+	snprintf(id, sizeof id, "%" PRId64, job->id);
+	snprintf(w, sizeof w, "%d", out->width);
+	snprintf(h, sizeof h, "%d", out->height);
+	snprintf(bytes, sizeof bytes, "%" PRId64, out->bytes);
+	params[0] = id;
+	params[1] = worker_name;
+	params[2] = out->location;
+	params[3] = out->format;
+	params[4] = out->mime;
+	params[5] = w;
+	params[6] = h;
+	params[7] = bytes;
+	params[8] = recipe_hash;
+	res = PQexecParams(conn, complete_sql, 9, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	if (atoi(PQgetvalue(res, 0, 0)) != 1) {
+		xasprintf(cause, "job %" PRId64 " is no longer held by this "
+		    "worker (its lease of the job ran out)", job->id);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * The delay before retry number attempts+1: 2 s doubling each time, capped
+ * at an hour, with up to 25% random jitter either way so jobs that failed
+ * together do not all retry together.
+ */
+double
+queue_backoff(int attempts)
+{
+	double	 d = 2.0 * pow(2, attempts > 1 ? attempts - 1 : 0);
+
+	if (d > 3600)
+		d = 3600;
+	return (d * (0.75 + 0.5 * ((double)random() / RAND_MAX)));
+}
+
+static const char fail_sql[] =
+	"WITH j AS ("
+	"  UPDATE objwatch.jobs SET state = $3,"
+	"      run_after = CASE WHEN $4::float8 < 0 THEN NULL"
+	"          ELSE now() + make_interval(secs => $4::float8) END,"
+	"      finished_at = now(), locked_by = NULL,"
+	"      error_class = $5, error = $6"
+	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
+	"  RETURNING id"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
+	")"
+	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
+
+/*
+ * Record a job's failure. Transient errors are retried after a backoff
+ * until max_attempts, then the job is dead; permanent ones stay failed
+ * until someone requeues them.
+ */
+int
+queue_fail(PGconn *conn, const char *worker_name,
+    const struct claimed_job *job, const struct job_error *err, char **cause)
+{
+	PGresult	*res;
+	char		 id[32], delay[32];
+	const char	*params[6], *state;
+
+	if (!err->transient) {
+		state = "failed";
+		snprintf(delay, sizeof delay, "-1");
+	} else if (job->attempts >= job->max_attempts) {
+		state = "dead";
+		snprintf(delay, sizeof delay, "-1");
+	} else {
+		state = "failed";
+		snprintf(delay, sizeof delay, "%.3f",
+		    queue_backoff(job->attempts));
+	}
+	snprintf(id, sizeof id, "%" PRId64, job->id);
+	params[0] = id;
+	params[1] = worker_name;
+	params[2] = state;
+	params[3] = delay;
+	params[4] = error_class_name(err->cls);
+	params[5] = err->msg;
+	res = PQexecParams(conn, fail_sql, 6, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
+/* Free what a claim allocated. */
+void
+claimed_job_clear(struct claimed_job *job)
+{
+	free(job->source);
+	free(job->key);
+	free(job->version);
+	free(job->recipe);
+	free(job->recipe_hash);
+	memset(job, 0, sizeof *job);
+}

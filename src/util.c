@@ -1,0 +1,423 @@
+/*
+ * Small helpers shared by several modules: globs, paths, whole-file reads
+ * and atomic writes, durations and sizes as people write them in configs.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+/*
+ * Whether a key matches one of the globs. A glob without '/' matches the
+ * last component (the file name), one with '/' the whole key; both ignore
+ * case, because cameras write IMG_0001.JPG and people write *.jpg.
+ */
+int
+glob_match_any(const struct strv *globs, const char *key)
+{
+	const char	*name;
+	size_t		 i;
+
+	if ((name = strrchr(key, '/')) != NULL)
+		name++;
+	else
+		name = key;
+	for (i = 0; i < globs->n; i++) {
+		if (strchr(globs->v[i], '/') != NULL) {
+			if (fnmatch(globs->v[i], key, FNM_CASEFOLD) == 0)
+				return (1);
+		} else if (fnmatch(globs->v[i], name, FNM_CASEFOLD) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* Join a folder and a name with exactly one '/'. */
+char *
+path_join(const char *dir, const char *name)
+{
+	char	*out;
+	size_t	 len = strlen(dir);
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	while (*name == '/')
+		name++;
+	xasprintf(&out, "%.*s/%s", (int)len, dir, name);
+	return (out);
+}
+
+/* Resolve path against base_dir unless it is absolute; no symlinks followed. */
+char *
+path_absolute(const char *base_dir, const char *path)
+{
+	char	*joined, *out;
+
+	if (path[0] == '/')
+		joined = xstrdup(path);
+	else
+		joined = path_join(base_dir, path);
+	if (path_normalise_key(joined, &out, NULL) != 0) {
+		/* ".." above the root: keep it as written */
+		return (joined);
+	}
+	free(joined);
+	return (out);
+}
+
+/*
+ * Normalise a path or key: collapse "//" and "/./", resolve "a/../" inside
+ * it, and refuse any ".." that would climb above its start. An absolute
+ * input stays absolute, a relative one stays relative with no leading '/'.
+ */
+int
+path_normalise_key(const char *in, char **out, char **cause)
+{
+	struct strv	 parts = { NULL, 0 };
+	const char	*p, *start;
+	char		*part, *joined, *result;
+	int		 absolute = (in[0] == '/');
+
+	for (p = in; *p != '\0';) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		part = xstrndup(start, p - start);
+		if (strcmp(part, ".") == 0) {
+			free(part);
+			continue;
+		}
+		if (strcmp(part, "..") == 0) {
+			free(part);
+			if (parts.n == 0) {
+				if (cause != NULL)
+					xasprintf(cause, "'%s' climbs above its "
+					    "root with '..'", in);
+				strv_clear(&parts);
+				return (-1);
+			}
+			free(parts.v[--parts.n]);
+			parts.v[parts.n] = NULL;
+			continue;
+		}
+		strv_push(&parts, part);
+		free(part);
+	}
+	if (parts.n == 0 && !absolute) {
+		if (cause != NULL)
+			xasprintf(cause, "'%s' names no file", in);
+		strv_clear(&parts);
+		return (-1);
+	}
+	joined = strv_join(&parts, "/");
+	if (absolute) {
+		xasprintf(&result, "/%s", joined);
+		free(joined);
+	} else
+		result = joined;
+	strv_clear(&parts);
+	*out = result;
+	return (0);
+}
+
+/* Create a folder and its missing parents. */
+int
+mkdir_parents(const char *path, mode_t mode)
+{
+	char	*copy, *p;
+
+	copy = xstrdup(path);
+	for (p = copy + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) == -1 && errno != EEXIST) {
+			free(copy);
+			return (-1);
+		}
+		*p = '/';
+	}
+	free(copy);
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Read a whole file into memory, refusing one larger than limit (0: no
+ * limit) before reading it. The buffer is NUL-terminated for convenience.
+ */
+int
+read_file(const char *path, void **out, size_t *outlen, size_t limit,
+    char **cause)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		xasprintf(cause, "cannot open '%s': %s", path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		xasprintf(cause, "'%s' is not a regular file", path);
+		close(fd);
+		return (-1);
+	}
+	if (limit != 0 && (uint64_t)st.st_size > limit) {
+		xasprintf(cause, "'%s' is %lld bytes, over the limit of %zu",
+		    path, (long long)st.st_size, limit);
+		close(fd);
+		return (-1);
+	}
+	buf = xmalloc(st.st_size + 1);
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			xasprintf(cause, "cannot read '%s': %s", path,
+			    strerror(errno));
+			free(buf);
+			close(fd);
+			return (-1);
+		}
+		if (n == 0)
+			break;
+		off += n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	*out = buf;
+	*outlen = off;
+	return (0);
+}
+
+/*
+ * Write a file under a temporary name in the same folder, flush it to disk
+ * and rename it into place, so readers see the old file or the whole new
+ * one and a crash leaves no half-written output under the final name.
+ */
+int
+write_file_atomic(const char *path, const void *data, size_t len, char **cause)
+{
+	char		*tmp, *slash, *dir;
+	const char	*p = data;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd, dfd, saved;
+
+	slash = strrchr(path, '/');
+	dir = slash == NULL ? xstrdup(".") : xstrndup(path, slash - path);
+	xasprintf(&tmp, "%s/.%s.objwatch-XXXXXX", dir,
+	    slash == NULL ? path : slash + 1);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		saved = errno;
+		xasprintf(cause, "cannot create a temporary file in '%s': %s",
+		    dir, strerror(errno));
+		goto fail;
+	}
+	while (off < len) {
+		n = write(fd, p + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			saved = errno;
+			xasprintf(cause, "cannot write '%s': %s", tmp,
+			    strerror(errno));
+			close(fd);
+			unlink(tmp);
+			goto fail;
+		}
+		off += n;
+	}
+	if (fchmod(fd, 0644) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		xasprintf(cause, "cannot flush '%s': %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto fail;
+	}
+	close(fd);
+	if (rename(tmp, path) == -1) {
+		saved = errno;
+		xasprintf(cause, "cannot rename '%s' to '%s': %s", tmp, path,
+		    strerror(errno));
+		unlink(tmp);
+		goto fail;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	free(tmp);
+	free(dir);
+	return (0);
+
+fail:
+	free(tmp);
+	free(dir);
+	errno = saved;
+	return (-1);
+}
+
+/* Parse "250ms", "5s", "2m", "1h", "1d" or plain seconds. */
+int
+parse_duration(const char *s, double *out)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno != 0 || v < 0)
+		return (-1);
+	while (*end == ' ')
+		end++;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		;
+	else if (strcmp(end, "ms") == 0)
+		v /= 1000;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		v *= 60;
+	else if (strcmp(end, "h") == 0)
+		v *= 3600;
+	else if (strcmp(end, "d") == 0)
+		v *= 86400;
+	else
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+/* Parse "1048576", "512k", "16MB", "2GiB" (powers of 1024). */
+int
+parse_size(const char *s, uint64_t *out)
+{
+	char			*end;
+	unsigned long long	 v;
+	uint64_t		 mult = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return (-1);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return (-1);
+	while (*end == ' ')
+		end++;
+	switch (tolower((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'k':
+		mult = 1024;
+		end++;
+		break;
+	case 'm':
+		mult = 1024 * 1024;
+		end++;
+		break;
+	case 'g':
+		mult = 1024ULL * 1024 * 1024;
+		end++;
+		break;
+	default:
+		if (strcasecmp(end, "b") == 0)
+			end++;
+		else
+			return (-1);
+	}
+	if (*end != '\0' && strcasecmp(end, "b") != 0 &&
+	    strcasecmp(end, "ib") != 0)
+		return (-1);
+	if (v > UINT64_MAX / mult)
+		return (-1);
+	*out = v * mult;
+	return (0);
+}
+
+/* Seconds on a clock that never jumps. */
+double
+now_monotonic(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+/* The number of CPUs this process may run on. */
+int
+ncpus(void)
+{
+	long	 n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return (n < 1 ? 1 : (int)n);
+}
+
+/* The name of an error class as stored in jobs.error_class. */
+const char *
+error_class_name(enum error_class cls)
+{
+	switch (cls) {
+	case ERROR_NONE:
+		return ("none");
+	case ERROR_DECODE:
+		return ("decode");
+	case ERROR_LIMIT:
+		return ("limit");
+	case ERROR_IO:
+		return ("io");
+	case ERROR_STORAGE:
+		return ("storage");
+	case ERROR_CONFIG:
+		return ("config");
+	}
+	return ("unknown");
+}
+
+/* Record a job's failure; the first error set wins. */
+void
+job_error_set(struct job_error *e, enum error_class cls, int transient,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (e->cls != ERROR_NONE)
+		return;
+	e->cls = cls;
+	e->transient = transient;
+	va_start(ap, fmt);
+	xvasprintf(&e->msg, fmt, ap);
+	va_end(ap);
+}
+
+/* Forget a job's failure. */
+void
+job_error_clear(struct job_error *e)
+{
+	free(e->msg);
+	e->msg = NULL;
+	e->cls = ERROR_NONE;
+	e->transient = 0;
+}

@@ -1,0 +1,321 @@
+/*
+ * The worker pool: `workers` threads, each with its own connection.
+ *
+ * A worker claims one job, reads the object's bytes, runs the recipe,
+ * stores the output and records it, then claims the next. When there is
+ * nothing to claim it sleeps on its connection's socket: the NOTIFY sent
+ * with every new job wakes it at once, and a timeout (`poll`) makes it look
+ * again anyway, in case a notification was lost with a connection. The
+ * shutdown pipe wakes every worker when the daemon stops; a worker finishes
+ * the job in hand before it exits.
+ *
+ * A job whose object changed or vanished since it was queued fails with
+ * class io: the new version has a job of its own.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vips/vips.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+struct worker {
+	struct workers		*pool;
+	int			 index;
+	pthread_t		 thread;
+	char			 name[128];
+	PGconn			*conn;
+};
+
+struct workers {
+	const struct config	*conf;
+	volatile sig_atomic_t	*stop;
+	int			 wake[2];	/* closed to stop everyone */
+	struct worker		*w;
+	int			 n;
+};
+
+/*
+ * Run a recipe over bytes already in memory: the part of a job that needs
+ * no database, shared with `objwatch process` so both give the same bytes.
+ */
+int
+worker_process_bytes(const struct recipe *r, const void *data, size_t len,
+    const char *name, struct image_job *job)
+{
+	memset(job, 0, sizeof *job);
+	job->in = data;
+	job->inlen = len;
+	job->in_name = name;
+	if (recipe_run(r, job) != 0)
+		return (-1);
+	/* The pipeline ends at save: the pixels are no longer needed. */
+	if (job->image != NULL)
+		g_object_unref(job->image);
+	job->image = NULL;
+	return (0);
+}
+
+/* Read a file for a job, checking it is the version that was queued. */
+static int
+worker_read(const char *path, const char *version, void **data, size_t *len,
+    struct job_error *err)
+{
+	struct stat	 st;
+	char		*now, *cause;
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno == ENOENT)
+			job_error_set(err, ERROR_IO, 0, "'%s' no longer exists "
+			    "(deleted or renamed before it was processed)",
+			    path);
+		else
+			job_error_set(err, ERROR_IO, errno != EACCES &&
+			    errno != ELOOP, "cannot open '%s': %s", path,
+			    strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		job_error_set(err, ERROR_IO, 0, "'%s' is not a regular file",
+		    path);
+		close(fd);
+		return (-1);
+	}
+	xasprintf(&now, "%lld:%lld:%llu", (long long)st.st_size,
+	    (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+	    (unsigned long long)st.st_ino);
+	if (strcmp(now, version) != 0) {
+		job_error_set(err, ERROR_IO, 0, "'%s' changed after it was "
+		    "queued (version %s, now %s); the new version has its own "
+		    "job", path, version, now);
+		free(now);
+		close(fd);
+		return (-1);
+	}
+	free(now);
+	*data = xmalloc(st.st_size + 1);
+	while (off < (size_t)st.st_size) {
+		n = read(fd, (char *)*data + off, st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			xasprintf(&cause, "%s", n == 0 ? "file shrank while "
+			    "being read" : strerror(errno));
+			job_error_set(err, ERROR_IO, 1, "cannot read '%s': %s",
+			    path, cause);
+			free(cause);
+			free(*data);
+			*data = NULL;
+			close(fd);
+			return (-1);
+		}
+		off += n;
+	}
+	close(fd);
+	*len = off;
+	return (0);
+}
+
+static void
+worker_run_job(struct worker *w, struct claimed_job *job)
+{
+	const struct config	*conf = w->pool->conf;
+	const struct source	*src;
+	const struct recipe	*r;
+	struct image_job	 ij;
+	struct job_error	 err = { ERROR_NONE, 0, NULL };
+	struct job_output	 out;
+	struct template_vars	 vars;
+	void			*data = NULL;
+	size_t			 len = 0;
+	char			*path = NULL, *location = NULL, *cause;
+	double			 t0 = now_monotonic();
+
+	memset(&ij, 0, sizeof ij);
+	if ((src = config_find_source(conf, job->source)) == NULL) {
+		job_error_set(&err, ERROR_CONFIG, 0, "source '%s' is no "
+		    "longer configured", job->source);
+		goto failed;
+	}
+	if ((r = config_find_recipe(conf, job->recipe)) == NULL) {
+		job_error_set(&err, ERROR_CONFIG, 0, "recipe '%s' is no "
+		    "longer configured", job->recipe);
+		goto failed;
+	}
+	path = path_join(src->path, job->key);
+	if (worker_read(path, job->version, &data, &len, &err) != 0)
+		goto failed;
+	if (worker_process_bytes(r, data, len, job->key, &ij) != 0) {
+		err = ij.error;
+		memset(&ij.error, 0, sizeof ij.error);
+		goto failed;
+	}
+	vars.source = job->source;
+	vars.key = job->key;
+	vars.recipe = r->name;
+	vars.ext = ij.ext;
+	vars.hash = r->hash;
+	if (template_expand(r->output_template, &vars, &location,
+	    &cause) != 0) {
+		job_error_set(&err, ERROR_CONFIG, 0, "recipe '%s': cannot name "
+		    "the output for '%s': %s", r->name, job->key, cause);
+		free(cause);
+		goto failed;
+	}
+	if (store_file_put(location, ij.out, ij.outlen, &err) != 0)
+		goto failed;
+
+	out.location = location;
+	out.format = ij.format;
+	out.mime = ij.mime;
+	out.width = ij.width;
+	out.height = ij.height;
+	out.bytes = ij.outlen;
+	if (queue_complete(w->conn, w->name, job, r->hash, &out,
+	    &cause) != 0) {
+		log_warnx("job %" PRId64 " ('%s', recipe '%s'): cannot record "
+		    "its completion: %s", job->id, job->key, job->recipe,
+		    cause);
+		free(cause);
+	} else
+		log_debug("job %" PRId64 ": '%s' -> '%s' (%dx%d, %zu bytes, "
+		    "%.0f ms)", job->id, job->key, location, ij.width,
+		    ij.height, ij.outlen, (now_monotonic() - t0) * 1000);
+	goto out;
+
+failed:
+	log_warnx("job %" PRId64 " ('%s', recipe '%s') failed: %s: %s",
+	    job->id, job->key, job->recipe, error_class_name(err.cls),
+	    err.msg);
+	if (queue_fail(w->conn, w->name, job, &err, &cause) != 0) {
+		log_warnx("job %" PRId64 ": cannot record its failure: %s",
+		    job->id, cause);
+		free(cause);
+	}
+out:
+	job_error_clear(&err);
+	image_job_clear(&ij);
+	free(data);
+	free(path);
+	free(location);
+}
+
+/* Sleep until a notification, the stop pipe, or the poll interval. */
+static void
+worker_wait(struct worker *w)
+{
+	struct pollfd	 pfd[2];
+	PGnotify	*n;
+
+	pfd[0].fd = PQsocket(w->conn);
+	pfd[0].events = POLLIN;
+	pfd[1].fd = w->pool->wake[0];
+	pfd[1].events = POLLIN;
+	if (poll(pfd, 2, (int)(w->pool->conf->poll * 1000)) > 0 &&
+	    (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
+		PQconsumeInput(w->conn);
+	while ((n = PQnotifies(w->conn)) != NULL)
+		PQfreemem(n);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker		*w = arg;
+	struct workers		*pool = w->pool;
+	struct claimed_job	 job;
+	char			*cause;
+	int			 got;
+
+	while (!*pool->stop) {
+		if (!db_ok(w->conn)) {
+			PQfinish(w->conn);
+			if ((w->conn = db_connect_retry(pool->stop)) == NULL)
+				break;
+			if (db_exec(w->conn, "LISTEN objwatch_jobs",
+			    &cause) != 0) {
+				log_warnx("worker %d: %s", w->index, cause);
+				free(cause);
+				PQfinish(w->conn);
+				w->conn = NULL;
+				continue;
+			}
+		}
+		if (queue_claim(w->conn, w->name, pool->conf->lease, &job,
+		    &got, &cause) != 0) {
+			log_warnx("worker %d: cannot claim a job: %s", w->index,
+			    cause);
+			free(cause);
+			if (db_ok(w->conn))
+				poll(NULL, 0, 1000);
+			continue;
+		}
+		if (got) {
+			worker_run_job(w, &job);
+			claimed_job_clear(&job);
+			continue;
+		}
+		worker_wait(w);
+	}
+	PQfinish(w->conn);
+	w->conn = NULL;
+	return (NULL);
+}
+
+/* Start conf->workers worker threads; they run until *stop is set. */
+struct workers *
+workers_start(const struct config *conf, volatile sig_atomic_t *stop)
+{
+	struct workers	*pool;
+	char		 host[64];
+	int		 i;
+
+	pool = xcalloc(1, sizeof *pool);
+	pool->conf = conf;
+	pool->stop = stop;
+	pool->n = conf->workers;
+	if (pipe2(pool->wake, O_CLOEXEC) == -1)
+		fatal("pipe2");
+	if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	pool->w = xcalloc(pool->n, sizeof *pool->w);
+	for (i = 0; i < pool->n; i++) {
+		pool->w[i].pool = pool;
+		pool->w[i].index = i;
+		snprintf(pool->w[i].name, sizeof pool->w[i].name,
+		    "%s:%ld:%d", host, (long)getpid(), i);
+		if (pthread_create(&pool->w[i].thread, NULL, worker_main,
+		    &pool->w[i]) != 0)
+			fatalx("cannot start worker thread %d", i);
+	}
+	log_info("%d workers started", pool->n);
+	return (pool);
+}
+
+/* Wake every worker, wait for each to finish its job, and free the pool. */
+void
+workers_join(struct workers *pool)
+{
+	int	 i;
+
+	close(pool->wake[1]);
+	for (i = 0; i < pool->n; i++)
+		pthread_join(pool->w[i].thread, NULL);
+	close(pool->wake[0]);
+	free(pool->w);
+	free(pool);
+}
