@@ -67,11 +67,11 @@ save_pick_format(const struct save *s, const struct image_job *job)
 	if (s->format != FORMAT_SAME)
 		return (s->format);
 	if (job->loader != NULL) {
-		if (strstr(job->loader, "Jpeg") != NULL)
+		if (strncmp(job->loader, "jpegload", 8) == 0)
 			return (FORMAT_JPEG);
-		if (strstr(job->loader, "Png") != NULL)
+		if (strncmp(job->loader, "pngload", 7) == 0)
 			return (FORMAT_PNG);
-		if (strstr(job->loader, "Webp") != NULL)
+		if (strncmp(job->loader, "webpload", 8) == 0)
 			return (FORMAT_WEBP);
 	}
 	return (vips_image_hasalpha(job->image) ? FORMAT_PNG : FORMAT_JPEG);
@@ -141,10 +141,11 @@ out:
 		 * Most decode errors surface here: the loader is lazy, so
 		 * a damaged file fails when its pixels are first needed.
 		 */
-		job_error_set(&job->error, ERROR_DECODE, 0,
-		    "cannot decode or encode '%s': %s", job->in_name,
-		    vips_error_buffer());
-		vips_error_clear();
+		char	*why = image_error();
+
+			job_error_set(&job->error, ERROR_DECODE, 0,
+		    "cannot decode or encode '%s': %s", job->in_name, why);
+			free(why);
 	}
 	if (t[0] != NULL)
 		g_object_unref(t[0]);

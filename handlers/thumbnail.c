@@ -164,10 +164,11 @@ thumbnail_run(const struct step *st, struct image_job *job)
 		    "option_string", "fail_on=truncated", NULL);
 	}
 	if (rc != 0) {
-		job_error_set(&job->error, ERROR_DECODE, 0,
-		    "cannot decode '%s': %s", job->in_name,
-		    vips_error_buffer());
-		vips_error_clear();
+		char	*why = image_error();
+
+			job_error_set(&job->error, ERROR_DECODE, 0,
+		    "cannot decode '%s': %s", job->in_name, why);
+			free(why);
 		return (-1);
 	}
 	if (t->fit == FIT_CONTAIN && (out->Xsize != width ||
@@ -192,10 +193,11 @@ thumbnail_run(const struct step *st, struct image_job *job)
 		vips_area_unref(VIPS_AREA(bg));
 		g_object_unref(out);
 		if (rc != 0) {
+			char	*why = image_error();
+
 			job_error_set(&job->error, ERROR_DECODE, 0,
-			    "cannot pad '%s': %s", job->in_name,
-			    vips_error_buffer());
-			vips_error_clear();
+			    "cannot pad '%s': %s", job->in_name, why);
+			free(why);
 			return (-1);
 		}
 		out = padded;

@@ -86,10 +86,13 @@ static const struct config_key config_keys[] = {
 
 	{ SECTION_SOURCE, "type", KEY_ENUM, offsetof(struct source, type),
 	  0, 0, source_types, NO_LINE },
-	SRC("path", KEY_PATH, path),
+	{ SECTION_SOURCE, "path", KEY_PATH, offsetof(struct source, path),
+	  0, 0, NULL, offsetof(struct source, path_line) },
 	SRC("include", KEY_LIST, include),
 	SRC("exclude", KEY_LIST, exclude),
-	SRC("recipes", KEY_LIST, recipe_names),
+	{ SECTION_SOURCE, "recipes", KEY_LIST,
+	  offsetof(struct source, recipe_names), 0, 0, NULL,
+	  offsetof(struct source, recipes_line) },
 
 	{ SECTION_RECIPE, "steps", KEY_STEPS,
 	  offsetof(struct recipe, steps_text), 0, 0, NULL,
@@ -102,10 +105,12 @@ static const struct config_key config_keys[] = {
 /* What the parser carries between handler calls. */
 struct config_parse {
 	struct config	*conf;
+	const char	*path;		/* as given, for messages */
 	struct strv	*errors;
 	FILE		*f;
 	int		 line;
 	int		 indented;	/* the current line starts with space */
+	int		 section_line;	/* where the last [section] was */
 	char		*section;	/* the last section seen */
 	enum section_kind kind;
 	void		*target;	/* struct config, source or recipe */
@@ -123,9 +128,9 @@ config_error(struct config_parse *cp, int line, const char *fmt, ...)
 	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
 	if (line > 0)
-		xasprintf(&full, "%s:%d: %s", cp->conf->file, line, msg);
+		xasprintf(&full, "%s:%d: %s", cp->path, line, msg);
 	else
-		xasprintf(&full, "%s: %s", cp->conf->file, msg);
+		xasprintf(&full, "%s: %s", cp->path, msg);
 	strv_push(cp->errors, full);
 	free(full);
 	free(msg);
@@ -142,6 +147,11 @@ config_reader(char *buf, int size, void *arg)
 		return (NULL);
 	cp->line++;
 	cp->indented = (buf[0] == ' ' || buf[0] == '\t');
+	for (s = buf; *s == ' ' || *s == '\t'; s++)
+		;
+	if (*s == '[')
+		cp->section_line = cp->line;
+	s = buf;
 	return (s);
 }
 
@@ -166,7 +176,7 @@ config_new_section(struct config_parse *cp, const char *section)
 		}
 		src = xcalloc(1, sizeof *src);
 		src->name = xstrdup(name);
-		src->line = cp->line;
+		src->line = cp->section_line;
 		src->type = -1;
 		conf->sources = xreallocarray(conf->sources,
 		    conf->nsources + 1, sizeof *conf->sources);
@@ -185,17 +195,17 @@ config_new_section(struct config_parse *cp, const char *section)
 		}
 		r = xcalloc(1, sizeof *r);
 		r->name = xstrdup(name);
-		r->line = cp->line;
+		r->line = cp->section_line;
 		conf->recipes = xreallocarray(conf->recipes,
 		    conf->nrecipes + 1, sizeof *conf->recipes);
 		conf->recipes[conf->nrecipes++] = r;
 		cp->kind = SECTION_RECIPE;
 		if (*name == '\0')
-			config_error(cp, cp->line, "recipe section needs a "
+			config_error(cp, cp->section_line, "recipe section needs a "
 			    "name: [recipe.NAME]");
 		return (r);
 	}
-	config_error(cp, cp->line, "unknown section '%s' (expected objwatch, "
+	config_error(cp, cp->section_line, "unknown section '%s' (expected objwatch, "
 	    "source.NAME or recipe.NAME)", section);
 	return (NULL);
 }
@@ -403,7 +413,7 @@ config_resolve(struct config_parse *cp)
 			    "bucket)", r->name, r->output);
 			continue;
 		}
-		if (template_check(r->output_template, &cause) != 0) {
+		if (template_check(r->output + 4, &cause) != 0) {
 			config_error(cp, r->output_line, "recipe '%s': %s",
 			    r->name, cause);
 			free(cause);
@@ -438,13 +448,13 @@ config_resolve(struct config_parse *cp)
 			config_error(cp, src->line, "source '%s' has no 'path'",
 			    src->name);
 		else if (stat(src->path, &st) == -1)
-			config_error(cp, src->line, "source '%s': path '%s': "
+			config_error(cp, src->path_line, "source '%s': path '%s': "
 			    "%s", src->name, src->path, strerror(errno));
 		else if (!S_ISDIR(st.st_mode))
-			config_error(cp, src->line, "source '%s': path '%s' is "
+			config_error(cp, src->path_line, "source '%s': path '%s' is "
 			    "not a folder", src->name, src->path);
 		else if (access(src->path, R_OK | X_OK) == -1)
-			config_error(cp, src->line, "source '%s': path '%s' is "
+			config_error(cp, src->path_line, "source '%s': path '%s' is "
 			    "not readable: %s", src->name, src->path,
 			    strerror(errno));
 		if (src->recipe_names.n == 0) {
@@ -457,7 +467,7 @@ config_resolve(struct config_parse *cp)
 		for (j = 0; j < src->recipe_names.n; j++) {
 			r = config_find_recipe(conf, src->recipe_names.v[j]);
 			if (r == NULL) {
-				config_error(cp, src->line, "source '%s': no "
+				config_error(cp, src->recipes_line, "source '%s': no "
 				    "recipe '%s' (define [recipe.%s])",
 				    src->name, src->recipe_names.v[j],
 				    src->recipe_names.v[j]);
@@ -521,6 +531,7 @@ config_load(const char *path, struct strv *errors)
 	conf->log_level = LOG_LEVEL_INFO;
 
 	cp.conf = conf;
+	cp.path = path;
 	cp.errors = errors;
 	if ((cp.f = fopen(path, "re")) == NULL) {
 		xasprintf(&msg, "%s: cannot open: %s", path, strerror(errno));

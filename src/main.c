@@ -420,8 +420,10 @@ cmd_db(int argc, char **argv)
 static int
 cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (argc > 0 && command_options(&commands[4], argc, argv) != argc) {
+		command_help(&commands[4], stderr);
+		return (2);
+	}
 	printf("objwatch %s\nlibvips %d.%d.%d\nlibpq %d\n", PACKAGE_VERSION,
 	    vips_version(0), vips_version(1), vips_version(2),
 	    PQlibVersion());

@@ -191,6 +191,7 @@ void	 recipe_free_steps(struct recipe *);
 int	 recipe_run(const struct recipe *, struct image_job *);
 void	 image_job_clear(struct image_job *);
 void	 images_init(const char *argv0);
+char	*image_error(void);
 
 /* imgcheck.c: structural checks libvips does not make. */
 int	 imgcheck_complete(const void *, size_t, const char **what);
@@ -219,6 +220,8 @@ struct source {
 	int		  line;
 	enum source_type  type;
 	char		 *path;		/* dir: absolute */
+	int		  path_line;
+	int		  recipes_line;
 	struct strv	  include;
 	struct strv	  exclude;
 	struct strv	  recipe_names;

@@ -224,8 +224,16 @@ recipe_parse_steps(struct recipe *r, char **cause)
 
 	for (i = 0; i < r->nsteps; i++) {
 		st = &r->steps[i];
-		if (st->handler->parse(st, &why) != 0)
+		if (st->handler->parse(st, &why) != 0) {
+			/* A typo explains more than what it left missing. */
+			char	*unknown;
+
+			if (step_check_unused(st, &unknown) != 0) {
+				free(why);
+				why = unknown;
+			}
 			goto fail_step;
+		}
 		if (step_check_unused(st, &why) != 0)
 			goto fail_step;
 		if ((st->handler->flags & HANDLER_LOADS) && i != 0) {
@@ -268,6 +276,39 @@ fail:
 	return (-1);
 }
 
+/*
+ * The libvips error buffer as one line ("a; b"), cleared. The buffer is
+ * shared by every thread, so this is read right after the failing call.
+ */
+char *
+image_error(void)
+{
+	const char	*p;
+	char		*out, *o;
+
+	p = vips_error_buffer();
+	out = o = xmalloc(strlen(p) * 2 + 1);
+	for (; *p != '\0'; p++) {
+		if (*p == '\n') {
+			while (p[1] == '\n')
+				p++;
+			if (p[1] != '\0' && o != out) {
+				*o++ = ';';
+				*o++ = ' ';
+			}
+			continue;
+		}
+		*o++ = *p;
+	}
+	*o = '\0';
+	vips_error_clear();
+	if (*out == '\0') {
+		free(out);
+		out = xstrdup("libvips gave no reason");
+	}
+	return (out);
+}
+
 /* Set up libvips for untrusted input; once, before any thread starts. */
 void
 images_init(const char *argv0)
@@ -285,6 +326,28 @@ images_init(const char *argv0)
 }
 
 /*
+ * The nickname of a loader class ("VipsForeignLoadJpegBuffer" gives
+ * "jpegload_buffer") and whether libvips blocks it as untrusted.
+ */
+static const char *
+image_loader_nickname(const char *class_name, int *blocked)
+{
+	GType		 type;
+	gpointer	 cls;
+	const char	*nickname;
+
+	*blocked = 0;
+	if ((type = g_type_from_name(class_name)) == 0)
+		return (class_name);
+	cls = g_type_class_ref(type);
+	nickname = VIPS_OBJECT_CLASS(cls)->nickname;
+	*blocked = (VIPS_OPERATION_CLASS(cls)->flags &
+	    VIPS_OPERATION_BLOCKED) != 0;
+	g_type_class_unref(cls);	/* static types live on */
+	return (nickname);
+}
+
+/*
  * Load the input as it is, for a recipe whose first step is not a loader.
  * Sequential access: every step streams top to bottom.
  */
@@ -296,10 +359,11 @@ image_job_load(struct image_job *job)
 	job->image = vips_image_new_from_buffer(job->in, job->inlen,
 	    "fail_on=truncated", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
 	if (job->image == NULL) {
+		char	*why = image_error();
+
 		job_error_set(&job->error, ERROR_DECODE, 0,
-		    "cannot decode '%s': %s", job->in_name,
-		    vips_error_buffer());
-		vips_error_clear();
+		    "cannot decode '%s': %s", job->in_name, why);
+		free(why);
 		return (-1);
 	}
 	return (0);
@@ -327,6 +391,7 @@ recipe_run(const struct recipe *r, struct image_job *job)
 {
 	const char	*loader, *what;
 	size_t		 i;
+	int		 blocked;
 
 	if (job->inlen == 0) {
 		job_error_set(&job->error, ERROR_DECODE, 0, "'%s' is empty "
@@ -342,7 +407,14 @@ recipe_run(const struct recipe *r, struct image_job *job)
 		    "untrusted)", job->in_name);
 		return (-1);
 	}
-	job->loader = loader;
+	job->loader = image_loader_nickname(loader, &blocked);
+	if (blocked) {
+		job_error_set(&job->error, ERROR_LIMIT, 0, "'%s' needs the "
+		    "loader '%s', which is blocked as untrusted (PDF, SVG, "
+		    "PPM, ImageMagick and other loaders with a large attack "
+		    "surface are)", job->in_name, job->loader);
+		return (-1);
+	}
 	if (imgcheck_complete(job->in, job->inlen, &what) != 0) {
 		job_error_set(&job->error, ERROR_DECODE, 0, "'%s' is "
 		    "truncated: %s; it was cut short in transfer or is still "

@@ -154,6 +154,8 @@ template_expand(const char *tmpl, const struct template_vars *v, char **out,
 
 	root = template_root(tmpl);
 	rest = buf + strlen(root);
+	while (*rest == '/')
+		rest++;
 	if (path_normalise_key(rest, &norm, cause) != 0) {
 		free(root);
 		free(buf);

@@ -1,0 +1,224 @@
+/*
+ * The config file: what a valid file resolves to, and the exact message
+ * for each mistake, with its file and line.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vips/vips.h>
+
+#include "objwatch.h"
+#include "tap.h"
+
+static char	 dir[] = "/tmp/objwatch-t-config-XXXXXX";
+
+/* Write text to c.conf in the test folder and load it. */
+static struct config *
+load(const char *text, struct strv *errors)
+{
+	FILE	*f;
+
+	strv_clear(errors);
+	if ((f = fopen("c.conf", "w")) == NULL)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	return (config_load("c.conf", errors));
+}
+
+static char *
+errs(struct strv *errors)
+{
+	return (strv_join(errors, "\n"));
+}
+
+#define GOOD_MAIN "[objwatch]\ndatabase = postgresql:///x\n"
+#define GOOD_SOURCE "[source.photos]\ntype = dir\npath = in\n" \
+    "recipes = thumbs\n"
+#define GOOD_RECIPE "[recipe.thumbs]\nsteps = thumbnail width=256 " \
+    "height=256 | save format=jpeg quality=80\noutput = " \
+    "dir:out/{dir}/{stem}.{ext}\n"
+
+static void
+expect_error(const char *text, const char *want, const char *what)
+{
+	struct strv	 errors = { NULL, 0 };
+	struct config	*conf;
+	char		*got;
+
+	conf = load(text, &errors);
+	ok(conf == NULL, "%s: refused", what);
+	got = errs(&errors);
+	is_str(got, want, "%s: message", what);
+	free(got);
+	config_free(conf);
+	strv_clear(&errors);
+}
+
+int
+main(void)
+{
+	struct strv	 errors = { NULL, 0 };
+	struct config	*conf;
+	char		*want, *got;
+
+	plan(51);
+	if (VIPS_INIT("t-config") != 0)
+		return (1);
+	if (mkdtemp(dir) == NULL || chdir(dir) != 0)
+		return (1);
+	mkdir("in", 0755);
+
+	/* A valid file, and what it resolves to. */
+	conf = load(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE, &errors);
+	ok(conf != NULL, "a valid config loads");
+	got = errs(&errors);
+	is_str(got, "", "with no errors");
+	free(got);
+	if (conf == NULL)
+		return (1);
+	is_int(conf->workers, ncpus(), "workers defaults to one per CPU");
+	xasprintf(&want, "%s/var", dir);
+	is_str(conf->state_dir, want, "state_dir defaults to var beside the "
+	    "config");
+	free(want);
+	xasprintf(&want, "%s/in", dir);
+	is_str(conf->sources[0]->path, want, "a relative source path "
+	    "resolves against the config's folder");
+	free(want);
+	got = strv_join(&conf->sources[0]->include, " ");
+	is_str(got, "*.jpg *.jpeg *.png *.webp *.tif *.tiff *.gif",
+	    "include has a default");
+	free(got);
+	got = strv_join(&conf->sources[0]->exclude, " ");
+	is_str(got, ".* *~ *.tmp *.part *.partial .~*",
+	    "exclude ignores temporary names by default");
+	free(got);
+	is_int(conf->sources[0]->nrecipes, 1, "the source has its recipe");
+	ok(conf->sources[0]->recipes[0] == conf->recipes[0],
+	    "and it is the [recipe.thumbs] section");
+	is_int(strlen(conf->recipes[0]->hash), 16, "the recipe has a hash");
+	is_int(conf->recipes[0]->nsteps, 2, "two steps parsed");
+	xasprintf(&want, "%s/out/{dir}/{stem}.{ext}", dir);
+	is_str(conf->recipes[0]->output_template, want,
+	    "output template made absolute");
+	free(want);
+	xasprintf(&want, "%s/out", dir);
+	is_str(conf->recipes[0]->output_root, want, "output root");
+	free(want);
+	is_str(conf->listen, "127.0.0.1:9780", "listen has a default");
+	ok(conf->lease == 300 && conf->max_attempts == 5 && conf->poll == 5,
+	    "lease, max_attempts and poll have defaults");
+	config_free(conf);
+
+	/* Embedded database when database is absent or empty. */
+	conf = load("[objwatch]\ndatabase =\nworkers = 3\n" GOOD_SOURCE
+	    GOOD_RECIPE, &errors);
+	ok(conf != NULL && conf->database == NULL && conf->workers == 3,
+	    "an empty database means the embedded cluster");
+	config_free(conf);
+
+	/* Inline comments, and steps continued over indented lines. */
+	conf = load("[objwatch] ; main\nworkers = 2 ; two\n" GOOD_SOURCE
+	    "[recipe.thumbs]\nsteps = thumbnail width=100\n"
+	    "    | save format=png\noutput = dir:out/{key}.{ext}\n",
+	    &errors);
+	ok(conf != NULL, "continued steps load");
+	if (conf != NULL) {
+		is_int(conf->workers, 2, "an inline comment is not part of "
+		    "the value");
+		is_int(conf->recipes[0]->nsteps, 2, "the indented line "
+		    "continues the steps");
+		is_str(conf->recipes[0]->steps_text,
+		    "thumbnail width=100 | save format=png",
+		    "continued steps are joined with a space");
+	} else {
+		ok(0, "skipped");
+		ok(0, "skipped");
+		ok(0, "skipped");
+	}
+	config_free(conf);
+
+	/* Each mistake, with its exact message. */
+	expect_error("[sorce.x]\ntype = dir\n" GOOD_SOURCE GOOD_RECIPE,
+	    "c.conf:1: unknown section 'sorce.x' (expected objwatch, "
+	    "source.NAME or recipe.NAME)", "unknown section");
+	expect_error("[objwatch]\nwokers = 2\n" GOOD_SOURCE GOOD_RECIPE,
+	    "c.conf:2: unknown key 'wokers' in [objwatch]", "unknown key");
+	expect_error("[objwatch]\nworkers = -1\n" GOOD_SOURCE GOOD_RECIPE,
+	    "c.conf:2: 'workers' must be a whole number from 0 to 256, not "
+	    "'-1'", "workers out of range");
+	expect_error("[objwatch]\nlease = soon\n" GOOD_SOURCE GOOD_RECIPE,
+	    "c.conf:2: 'lease' must be a duration such as 500ms, 30s, 5m or "
+	    "1h, not 'soon'", "bad duration");
+	expect_error("[objwatch]\nlog = xml\n" GOOD_SOURCE GOOD_RECIPE,
+	    "c.conf:2: 'log' must be one of text, json, not 'xml'",
+	    "bad choice");
+	expect_error(GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
+	    "widht=256 | save\noutput = dir:out/{key}.{ext}\n",
+	    "c.conf:6: recipe 'thumbs': step 'thumbnail': unknown parameter "
+	    "'widht' (expected width, height, fit, crop, enlarge, "
+	    "autorotate, background)", "unknown step parameter");
+	expect_error(GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
+	    "width=256 | save\nsteps = save\noutput = dir:out/{key}.{ext}\n",
+	    "c.conf:7: 'steps' is set twice in [recipe.thumbs]",
+	    "a key set twice");
+	xasprintf(&want, "c.conf:3: source 'photos': path '%s/nope': No such "
+	    "file or directory", dir);
+	expect_error("[source.photos]\ntype = dir\npath = nope\nrecipes = "
+	    "thumbs\n" GOOD_RECIPE, want, "a source folder that does not "
+	    "exist");
+	free(want);
+	expect_error("[source.photos]\ntype = dir\npath = in\nrecipes = "
+	    "thumbs small\n" GOOD_RECIPE,
+	    "c.conf:4: source 'photos': no recipe 'small' (define "
+	    "[recipe.small])", "a recipe that is not defined");
+	expect_error(GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
+	    "width=256 | save\noutput = /srv/{key}\n",
+	    "c.conf:7: recipe 'thumbs': output '/srv/{key}' must start with "
+	    "dir: (a folder) or s3: (a bucket)", "an output without a kind");
+	expect_error(GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
+	    "width=256 | save\noutput = dir:out/{basename}\n",
+	    "c.conf:7: recipe 'thumbs': output 'out/{basename}': unknown "
+	    "field '{basename}' (expected {source}, {key}, {dir}, {name}, "
+	    "{stem}, {ext}, {recipe} or {hash})", "an unknown template "
+	    "field");
+	expect_error("[objwatch]\nworkers = 2\n",
+	    "c.conf: no sources: add a [source.NAME] section", "no sources");
+	expect_error("[objwatch]\nwokers = 2\nlog = xml\n[foo]\na = b\n"
+	    GOOD_SOURCE "[recipe.thumbs]\nsteps = thumb\n"
+	    "output = dir:out/{key}.{ext}\n",
+	    "c.conf:2: unknown key 'wokers' in [objwatch]\n"
+	    "c.conf:3: 'log' must be one of text, json, not 'xml'\n"
+	    "c.conf:4: unknown section 'foo' (expected objwatch, source.NAME "
+	    "or recipe.NAME)\n"
+	    "c.conf:11: recipe 'thumbs': unknown step 'thumb' (expected one "
+	    "of: thumbnail, save)", "every error is reported, in order");
+	expect_error("[objwatch]\nthis line is not ini\n" GOOD_SOURCE
+	    GOOD_RECIPE, "c.conf:2: cannot parse this line (expected "
+	    "[section], key = value or a ; comment)", "a line that is not "
+	    "INI");
+	expect_error("[source.photos]\npath = in\nrecipes = thumbs\n"
+	    GOOD_RECIPE, "c.conf:1: source 'photos' has no 'type' (dir or "
+	    "s3)", "a source without a type");
+
+	/* The file itself missing. */
+	strv_clear(&errors);
+	conf = config_load("missing.conf", &errors);
+	got = errs(&errors);
+	is_str(got, "missing.conf: cannot open: No such file or directory",
+	    "a missing config file");
+	free(got);
+	strv_clear(&errors);
+	unlink("c.conf");
+	rmdir("in");
+	if (chdir("/") == 0)
+		rmdir(dir);
+	return (done_testing());
+}
