@@ -325,10 +325,20 @@ void	 dir_watcher_join(struct dir_watcher *);
 int	 dir_source_check(const struct source *, char **cause);
 int	 dir_version(const char *path, char **version,
 	     struct object_version *, char **cause);
+int	 dir_fetch(const struct source *, const struct claimed_job *,
+	     void **, size_t *, struct job_error *);
+
+/* fetch.c: an object's bytes, from whichever kind of source holds it. */
+int	 source_fetch(const struct source *, const struct claimed_job *,
+	     void **, size_t *, struct job_error *);
 
 /* store-file.c: outputs in folders. */
 int	 store_file_put(const char *path, const void *, size_t,
 	     struct job_error *);
+
+/* store.c: an output, to whichever kind of place its recipe names. */
+int	 store_put(const struct recipe *, const char *location, const void *,
+	     size_t, const char *mime, struct job_error *);
 
 /* worker.c: the worker pool. */
 struct workers;

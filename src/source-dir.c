@@ -57,6 +57,9 @@ dir_version_of(const struct stat *st)
 	return (v);
 }
 
+static int	dir_fetch_path(const char *, const char *, void **, size_t *,
+		    struct job_error *);
+
 /* Stat path and describe its version; fails for anything but a file. */
 int
 dir_version(const char *path, char **version, struct object_version *ov,
@@ -79,6 +82,84 @@ dir_version(const char *path, char **version, struct object_version *ov,
 	    st.st_mtim.tv_nsec;
 	ov->inode = st.st_ino;
 	ov->version = *version;
+	return (0);
+}
+
+/*
+ * Read a job's file, checking it is still the version that was queued: a
+ * file changed since has a job of its own for its new version.
+ */
+int
+dir_fetch(const struct source *src, const struct claimed_job *job,
+    void **data, size_t *len, struct job_error *err)
+{
+	const char	*version = job->version;
+	char		*path;
+	int		 rc;
+
+	path = path_join(src->path, job->key);
+	rc = dir_fetch_path(path, version, data, len, err);
+	free(path);
+	return (rc);
+}
+
+static int
+dir_fetch_path(const char *path, const char *version, void **data,
+    size_t *len, struct job_error *err)
+{
+	struct stat	 st;
+	char		*now, *cause;
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno == ENOENT)
+			job_error_set(err, ERROR_IO, 0, "'%s' no longer exists "
+			    "(deleted or renamed before it was processed)",
+			    path);
+		else
+			job_error_set(err, ERROR_IO, errno != EACCES &&
+			    errno != ELOOP, "cannot open '%s': %s", path,
+			    strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		job_error_set(err, ERROR_IO, 0, "'%s' is not a regular file",
+		    path);
+		close(fd);
+		return (-1);
+	}
+	now = dir_version_of(&st);
+	if (strcmp(now, version) != 0) {
+		job_error_set(err, ERROR_IO, 0, "'%s' changed after it was "
+		    "queued (version %s, now %s); the new version has its own "
+		    "job", path, version, now);
+		free(now);
+		close(fd);
+		return (-1);
+	}
+	free(now);
+	*data = xmalloc(st.st_size + 1);
+	while (off < (size_t)st.st_size) {
+		n = read(fd, (char *)*data + off, st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			xasprintf(&cause, "%s", n == 0 ? "file shrank while "
+			    "being read" : strerror(errno));
+			job_error_set(err, ERROR_IO, 1, "cannot read '%s': %s",
+			    path, cause);
+			free(cause);
+			free(*data);
+			*data = NULL;
+			close(fd);
+			return (-1);
+		}
+		off += n;
+	}
+	close(fd);
+	*len = off;
 	return (0);
 }
 

@@ -66,69 +66,6 @@ worker_process_bytes(const struct recipe *r, const void *data, size_t len,
 	return (0);
 }
 
-/* Read a file for a job, checking it is the version that was queued. */
-static int
-worker_read(const char *path, const char *version, void **data, size_t *len,
-    struct job_error *err)
-{
-	struct stat	 st;
-	char		*now, *cause;
-	ssize_t		 n;
-	size_t		 off = 0;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno == ENOENT)
-			job_error_set(err, ERROR_IO, 0, "'%s' no longer exists "
-			    "(deleted or renamed before it was processed)",
-			    path);
-		else
-			job_error_set(err, ERROR_IO, errno != EACCES &&
-			    errno != ELOOP, "cannot open '%s': %s", path,
-			    strerror(errno));
-		return (-1);
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		job_error_set(err, ERROR_IO, 0, "'%s' is not a regular file",
-		    path);
-		close(fd);
-		return (-1);
-	}
-	xasprintf(&now, "%lld:%lld:%llu", (long long)st.st_size,
-	    (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
-	    (unsigned long long)st.st_ino);
-	if (strcmp(now, version) != 0) {
-		job_error_set(err, ERROR_IO, 0, "'%s' changed after it was "
-		    "queued (version %s, now %s); the new version has its own "
-		    "job", path, version, now);
-		free(now);
-		close(fd);
-		return (-1);
-	}
-	free(now);
-	*data = xmalloc(st.st_size + 1);
-	while (off < (size_t)st.st_size) {
-		n = read(fd, (char *)*data + off, st.st_size - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			xasprintf(&cause, "%s", n == 0 ? "file shrank while "
-			    "being read" : strerror(errno));
-			job_error_set(err, ERROR_IO, 1, "cannot read '%s': %s",
-			    path, cause);
-			free(cause);
-			free(*data);
-			*data = NULL;
-			close(fd);
-			return (-1);
-		}
-		off += n;
-	}
-	close(fd);
-	*len = off;
-	return (0);
-}
-
 static void
 worker_run_job(struct worker *w, struct claimed_job *job)
 {
@@ -141,7 +78,7 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	struct template_vars	 vars;
 	void			*data = NULL;
 	size_t			 len = 0;
-	char			*path = NULL, *location = NULL, *cause;
+	char			*location = NULL, *cause;
 	double			 t0 = now_monotonic();
 
 	memset(&ij, 0, sizeof ij);
@@ -155,8 +92,7 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		    "longer configured", job->recipe);
 		goto failed;
 	}
-	path = path_join(src->path, job->key);
-	if (worker_read(path, job->version, &data, &len, &err) != 0)
+	if (source_fetch(src, job, &data, &len, &err) != 0)
 		goto failed;
 	if (worker_process_bytes(r, data, len, job->key, &ij) != 0) {
 		err = ij.error;
@@ -175,7 +111,7 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		free(cause);
 		goto failed;
 	}
-	if (store_file_put(location, ij.out, ij.outlen, &err) != 0)
+	if (store_put(r, location, ij.out, ij.outlen, ij.mime, &err) != 0)
 		goto failed;
 
 	out.location = location;
@@ -209,7 +145,6 @@ out:
 	job_error_clear(&err);
 	image_job_clear(&ij);
 	free(data);
-	free(path);
 	free(location);
 }
 
