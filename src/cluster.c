@@ -34,7 +34,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -63,6 +62,7 @@
 #define CLUSTER_LOG		"postgres.log"
 #define CLUSTER_RUN		"run"
 #define CLUSTER_CONF		"objwatch.conf"
+#define CLUSTER_CONF_TMP	"objwatch.conf.tmp"
 
 /* Exit codes of a child that failed before execv. */
 #define CHILD_SETUP_FAILED	125
@@ -182,6 +182,46 @@ cluster_child_setup(const struct cluster *c, int chdir_root)
 }
 
 /*
+ * Open the server log for appending. The folder belongs to the server's
+ * user, so as root trust no file in it: never follow a link, never write a
+ * file with other names (hard links), give only a new file away.
+ */
+static int
+cluster_open_log(const struct cluster *c, char **cause)
+{
+	struct stat	st;
+	int		fd, created = 1;
+
+	fd = open(c->log, O_WRONLY|O_APPEND|O_CREAT|O_EXCL|O_NOFOLLOW|
+	    O_NONBLOCK|O_CLOEXEC, 0600);
+	if (fd == -1 && errno == EEXIST) {
+		created = 0;
+		fd = open(c->log, O_WRONLY|O_APPEND|O_NOFOLLOW|O_NONBLOCK|
+		    O_CLOEXEC);
+	}
+	if (fd == -1) {
+		xasprintf(cause, "could not open '%s': %s", c->log,
+		    strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		xasprintf(cause, "could not open '%s': not a plain file with "
+		    "one link", c->log);
+		close(fd);
+		return (-1);
+	}
+	/* pg_ctl reopens the log as the server's user. */
+	if (c->drop && st.st_uid != c->uid && (created || st.st_uid == 0) &&
+	    fchown(fd, c->uid, c->gid) != 0) {
+		xasprintf(cause, "could not give '%s' to user '%s': %s",
+		    c->log, CLUSTER_RUN_AS, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	return (cluster_fd_high(fd));
+}
+
+/*
  * Run argv[0] with argv in the cluster folder, as the server's user, stdin
  * from /dev/null and stdout and stderr appended to the server log, and wait
  * for it. Returns -1 only when it could not be run or waited for.
@@ -190,7 +230,6 @@ static int
 cluster_run(const struct cluster *c, char *const argv[], int *status,
     char **cause)
 {
-	struct stat	 st;
 	const char	*name;
 	pid_t		 pid;
 	int		 logfd, nullfd, wst, saved;
@@ -198,21 +237,8 @@ cluster_run(const struct cluster *c, char *const argv[], int *status,
 	name = strrchr(argv[0], '/') != NULL ? strrchr(argv[0], '/') + 1 :
 	    argv[0];
 
-	logfd = cluster_fd_high(open(c->log,
-	    O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NOFOLLOW, 0600));
-	if (logfd == -1) {
-		xasprintf(cause, "could not open '%s': %s", c->log,
-		    strerror(errno));
+	if ((logfd = cluster_open_log(c, cause)) == -1)
 		return (-1);
-	}
-	/* pg_ctl reopens the log as the server's user. */
-	if (c->drop && fstat(logfd, &st) == 0 && st.st_uid != c->uid &&
-	    fchown(logfd, c->uid, c->gid) != 0) {
-		xasprintf(cause, "could not give '%s' to user '%s': %s",
-		    c->log, CLUSTER_RUN_AS, strerror(errno));
-		close(logfd);
-		return (-1);
-	}
 	nullfd = cluster_fd_high(open("/dev/null", O_RDONLY|O_CLOEXEC));
 	if (nullfd == -1) {
 		xasprintf(cause, "could not open '/dev/null': %s",
@@ -236,9 +262,8 @@ cluster_run(const struct cluster *c, char *const argv[], int *status,
 		    dup2(logfd, STDERR_FILENO) == -1)
 			_exit(CHILD_SETUP_FAILED);
 		cluster_child_setup(c, 1);
-		if (close_range(3, ~0U, 0) != 0) {
-			/* Older kernels: O_CLOEXEC still covers our own fds. */
-		}
+		/* Others' fds too; on old kernels O_CLOEXEC covers ours. */
+		close_range(3, ~0U, 0);
 		execv(argv[0], argv);
 		cluster_child_fail(CHILD_EXEC_FAILED,
 		    "objwatch: could not execute the program\n");
@@ -407,6 +432,13 @@ cluster_set_root(struct cluster *c, char *root, int fallback, char **cause)
 	    CLUSTER_ROLE, CLUSTER_DATABASE, host, CLUSTER_PORT);
 	free(host);
 
+	/* libpq splits host on commas and has no way to quote one. */
+	if (strchr(c->sockdir, ',') != NULL) {
+		xasprintf(cause, "socket folder '%s' contains a comma, which "
+		    "libpq cannot connect through: choose another state_dir",
+		    c->sockdir);
+		return (-1);
+	}
 	socket = path_join(c->sockdir, CLUSTER_SOCKET);
 	if (strlen(socket) >= sizeof sun.sun_path) {
 		xasprintf(cause, "socket path '%s' is too long (%zu bytes, at "
@@ -453,7 +485,7 @@ cluster_primary_usable(const struct cluster *c, const char *pg)
 	return (cluster_user_can(c, pg, R_OK|W_OK|X_OK));
 }
 
-/* Create a cluster folder; as root, give it to the server's user if root has it. */
+/* Create a cluster folder; as root, hand it to the server's user. */
 static int
 cluster_mkdir(const struct cluster *c, const char *path, char **cause)
 {
@@ -511,6 +543,43 @@ cluster_mkdir_fallback(char **cause)
 }
 
 /*
+ * Create state_dir and the folders above it that are missing. As root they
+ * must let the server's user through whatever the umask, or cluster_open
+ * in another process would have chosen differently.
+ */
+static int
+cluster_mkdir_state(const struct cluster *c, char **cause)
+{
+	char	*copy, *p;
+	int	 last = 0;
+
+	copy = xstrdup(c->state_dir);
+	for (p = copy + 1; !last; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		last = *p == '\0';
+		*p = '\0';
+		if (mkdir(copy, c->drop ? 0711 : 0700) == 0) {
+			if (c->drop && chmod(copy, 0711) != 0) {
+				xasprintf(cause, "could not change mode of "
+				    "'%s': %s", copy, strerror(errno));
+				free(copy);
+				return (-1);
+			}
+		} else if (errno != EEXIST) {
+			xasprintf(cause, "could not create '%s': %s", copy,
+			    strerror(errno));
+			free(copy);
+			return (-1);
+		}
+		if (!last)
+			*p = '/';
+	}
+	free(copy);
+	return (0);
+}
+
+/*
  * Create the cluster folder and check the server's user can write it. As
  * root, a state_dir/pg that user cannot use (state_dir under /root, or a
  * restrictive umask) sends the cluster to the fallback folder instead.
@@ -519,17 +588,13 @@ static int
 cluster_prepare_root(struct cluster *c, char **cause)
 {
 	if (!c->fallback) {
-		if (mkdir_parents(c->state_dir, c->drop ? 0711 : 0700) != 0) {
-			xasprintf(cause, "could not create '%s': %s",
-			    c->state_dir, strerror(errno));
-			return (-1);
-		}
-		if (cluster_mkdir(c, c->root, cause) != 0)
+		if (cluster_mkdir_state(c, cause) != 0 ||
+		    cluster_mkdir(c, c->root, cause) != 0)
 			return (-1);
 		if (cluster_user_can(c, c->root, R_OK|W_OK|X_OK))
 			return (0);
 		if (!c->drop) {
-			xasprintf(cause, "cannot write '%s': %s", c->root,
+			xasprintf(cause, "could not write '%s': %s", c->root,
 			    strerror(errno));
 			return (-1);
 		}
@@ -560,7 +625,7 @@ cluster_data_version(const char *data)
 	int	 fd;
 
 	path = path_join(data, "PG_VERSION");
-	fd = open(path, O_RDONLY|O_CLOEXEC);
+	fd = open(path, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC);
 	free(path);
 	if (fd == -1)
 		return (NULL);
@@ -632,7 +697,7 @@ cluster_path_bindir(const char *name)
 	if ((path = getenv("PATH")) == NULL)
 		return (NULL);
 	for (p = path; *p != '\0'; p = colon + 1) {
-		colon = strchrnul(p, ':');
+		colon = p + strcspn(p, ":");
 		if (colon != p && *p == '/') {
 			dir = xstrndup(p, colon - p);
 			if (cluster_executable(dir, name))
@@ -705,44 +770,52 @@ cluster_find_binaries(struct cluster *c, char **cause)
 	return (0);
 }
 
-/* Append s to the file at path, which must exist. */
+/*
+ * Append s to name in the folder dir, both made by initdb as the server's
+ * user: as root, follow no link and write no file with other names.
+ */
 static int
-cluster_append(const char *path, const char *s, char **cause)
+cluster_append(const char *dir, const char *name, const char *s,
+    char **cause)
 {
-	size_t	len = strlen(s);
-	ssize_t	n;
-	int	fd;
+	struct stat	 st;
+	size_t		 len = strlen(s);
+	ssize_t		 n;
+	int		 dfd, fd;
 
-	fd = open(path, O_WRONLY|O_APPEND|O_CLOEXEC|O_NOFOLLOW);
-	if (fd == -1) {
-		xasprintf(cause, "could not open '%s': %s", path,
+	dfd = open(dir, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+	if (dfd == -1) {
+		xasprintf(cause, "could not open '%s': %s", dir,
 		    strerror(errno));
+		return (-1);
+	}
+	fd = openat(dfd, name, O_WRONLY|O_APPEND|O_NOFOLLOW|O_NONBLOCK|
+	    O_CLOEXEC);
+	close(dfd);
+	if (fd == -1) {
+		xasprintf(cause, "could not open '%s/%s': %s", dir, name,
+		    strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		xasprintf(cause, "could not open '%s/%s': not a plain file "
+		    "with one link", dir, name);
+		close(fd);
 		return (-1);
 	}
 	n = write(fd, s, len);
 	if (n != (ssize_t)len) {
-		xasprintf(cause, "could not write '%s': %s", path,
+		xasprintf(cause, "could not write '%s/%s': %s", dir, name,
 		    n == -1 ? strerror(errno) : "short write");
 		close(fd);
 		return (-1);
 	}
 	if (close(fd) != 0) {
-		xasprintf(cause, "could not write '%s': %s", path,
+		xasprintf(cause, "could not write '%s/%s': %s", dir, name,
 		    strerror(errno));
 		return (-1);
 	}
 	return (0);
-}
-
-static int
-cluster_remove_one(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		return (rmdir(path));
-	return (unlink(path));
 }
 
 /*
@@ -752,11 +825,14 @@ cluster_remove_one(const char *path, const struct stat *st, int flag,
 static int
 cluster_initdb(struct cluster *c, char **cause)
 {
-	char		*newdata, *conf, msg[64];
+	char		*newdata, msg[64];
 	char		*argv[] = {
 		c->initdb, "-D", CLUSTER_DATA_NEW, "-U", CLUSTER_ROLE,
 		"--auth=trust", "-E", "UTF8", "--no-locale",
 		"--no-instructions", NULL
+	};
+	char		*rm[] = {
+		"/bin/rm", "-rf", "--", CLUSTER_DATA_NEW, NULL
 	};
 	struct stat	 st;
 	double		 t0;
@@ -767,10 +843,14 @@ cluster_initdb(struct cluster *c, char **cause)
 		/* Under .lock, so it is a leftover of a killed initdb. */
 		log_warnx("removing '%s', left by an interrupted initdb",
 		    newdata);
-		if (nftw(newdata, cluster_remove_one, 16,
-		    FTW_DEPTH|FTW_PHYS) != 0) {
-			xasprintf(cause, "could not remove '%s': %s", newdata,
-			    strerror(errno));
+		if (cluster_run(c, rm, &status, cause) != 0) {
+			free(newdata);
+			return (-1);
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			cluster_status_string(status, msg, sizeof msg);
+			xasprintf(cause, "could not remove '%s' (%s): see '%s'",
+			    newdata, msg, c->log);
 			free(newdata);
 			return (-1);
 		}
@@ -789,14 +869,12 @@ cluster_initdb(struct cluster *c, char **cause)
 		return (-1);
 	}
 
-	conf = path_join(newdata, "postgresql.conf");
-	if (cluster_append(conf, "\n# objwatch: socket and port, rewritten "
-	    "at each start\ninclude '" CLUSTER_CONF "'\n", cause) != 0) {
-		free(conf);
+	if (cluster_append(newdata, "postgresql.conf", "\n# objwatch: socket "
+	    "and port, rewritten at each start\ninclude '" CLUSTER_CONF "'\n",
+	    cause) != 0) {
 		free(newdata);
 		return (-1);
 	}
-	free(conf);
 	if (rename(newdata, c->data) != 0) {
 		xasprintf(cause, "could not rename '%s' to '%s': %s", newdata,
 		    c->data, strerror(errno));
@@ -810,20 +888,20 @@ cluster_initdb(struct cluster *c, char **cause)
 
 /*
  * Write data/objwatch.conf: no TCP, the socket in our run folder. The
- * folder goes in double quotes inside the string so spaces and commas stay
- * part of it (unix_socket_directories is a list).
+ * folder goes in double quotes inside the string, as unix_socket_directories
+ * is a list, so spaces and quotes stay part of it.
  */
 static int
 cluster_write_conf(const struct cluster *c, char **cause)
 {
-	char		*path, *tmp, *text, *value, *o;
+	char		*text, *value, *o;
 	const char	*p;
 	size_t		 len;
 	ssize_t		 n;
-	int		 fd;
+	int		 dfd, fd;
 
-	/* Each character becomes at most four: " doubled, then ' or \. */
-	value = o = xmalloc(strlen(c->sockdir) * 4 + 3);
+	/* Each character becomes at most two, plus the quotes. */
+	value = o = xmalloc(strlen(c->sockdir) * 2 + 3);
 	*o++ = '"';
 	for (p = c->sockdir; *p != '\0'; p++) {
 		if (*p == '"') {
@@ -846,39 +924,50 @@ cluster_write_conf(const struct cluster *c, char **cause)
 	    CLUSTER_PORT, value);
 	free(value);
 
-	path = path_join(c->data, CLUSTER_CONF);
-	xasprintf(&tmp, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC|O_NOFOLLOW, 0600);
-	if (fd == -1) {
-		xasprintf(cause, "could not create '%s': %s", tmp,
+	/* As root, in a folder of the server's user: see cluster_append. */
+	dfd = open(c->data, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+	if (dfd == -1) {
+		xasprintf(cause, "could not open '%s': %s", c->data,
 		    strerror(errno));
+		free(text);
+		return (-1);
+	}
+	if (unlinkat(dfd, CLUSTER_CONF_TMP, 0) != 0 && errno != ENOENT) {
+		xasprintf(cause, "could not remove '%s/%s': %s", c->data,
+		    CLUSTER_CONF_TMP, strerror(errno));
+		goto fail;
+	}
+	fd = openat(dfd, CLUSTER_CONF_TMP,
+	    O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600);
+	if (fd == -1) {
+		xasprintf(cause, "could not create '%s/%s': %s", c->data,
+		    CLUSTER_CONF_TMP, strerror(errno));
 		goto fail;
 	}
 	len = strlen(text);
 	n = write(fd, text, len);
 	if (n != (ssize_t)len ||
 	    (c->drop && fchown(fd, c->uid, c->gid) != 0)) {
-		xasprintf(cause, "could not write '%s': %s", tmp,
-		    n == -1 || n == (ssize_t)len ? strerror(errno) :
-		    "short write");
+		xasprintf(cause, "could not write '%s/%s': %s", c->data,
+		    CLUSTER_CONF_TMP, n == -1 || n == (ssize_t)len ?
+		    strerror(errno) : "short write");
 		close(fd);
 		goto fail;
 	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		xasprintf(cause, "could not write '%s': %s", path,
-		    strerror(errno));
+	if (close(fd) != 0 ||
+	    renameat(dfd, CLUSTER_CONF_TMP, dfd, CLUSTER_CONF) != 0) {
+		xasprintf(cause, "could not write '%s/%s': %s", c->data,
+		    CLUSTER_CONF, strerror(errno));
 		goto fail;
 	}
+	close(dfd);
 	free(text);
-	free(tmp);
-	free(path);
 	return (0);
 
 fail:
-	unlink(tmp);
+	unlinkat(dfd, CLUSTER_CONF_TMP, 0);
+	close(dfd);
 	free(text);
-	free(tmp);
-	free(path);
 	return (-1);
 }
 
@@ -1000,7 +1089,7 @@ cluster_connect(const struct cluster *c, const char *dbname, char **cause)
 	return (NULL);
 }
 
-/* Wait for a server that runs (started by another process) to take connections. */
+/* Wait for a server another process started to take connections. */
 static int
 cluster_wait_ready(const struct cluster *c, char **cause)
 {
@@ -1089,7 +1178,9 @@ cluster_lock(const struct cluster *c, const char *name, int *fdp, int op,
 
 	path = path_join(c->root, name);
 	if (fd == -1) {
-		fd = open(path, O_RDWR|O_CREAT|O_CLOEXEC|O_NOFOLLOW, 0600);
+		/* Read-only: as root, this writes nothing a link may name. */
+		fd = open(path, O_RDONLY|O_CREAT|O_NOFOLLOW|O_NONBLOCK|
+		    O_CLOEXEC, 0600);
 		if (fd == -1) {
 			xasprintf(cause, "could not open '%s': %s", path,
 			    strerror(errno));
@@ -1136,7 +1227,7 @@ cluster_stop_if_last(struct cluster *c)
 	c->users_fd = -1;
 }
 
-/* Work out where the cluster for state_dir lives and its URL; starts nothing. */
+/* Work out where the cluster for state_dir lives and its URL; start nothing. */
 struct cluster *
 cluster_open(const char *state_dir, char **cause)
 {
@@ -1257,7 +1348,7 @@ fail:
 	return (-1);
 }
 
-/* The libpq URL of the cluster's objwatch database, valid after cluster_open. */
+/* The libpq URL of the cluster's objwatch database, known from cluster_open. */
 const char *
 cluster_url(const struct cluster *c)
 {
