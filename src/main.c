@@ -36,6 +36,8 @@ static int	cmd_run(int, char **);
 static int	cmd_check(int, char **);
 static int	cmd_process(int, char **);
 static int	cmd_db(int, char **);
+static int	cmd_status(int, char **);
+static int	cmd_retry(int, char **);
 static int	cmd_version(int, char **);
 static int	cmd_help(int, char **);
 
@@ -58,6 +60,18 @@ static const struct command commands[] = {
 	  "url      print the connection string (for psql and other clients)\n"
 	  "psql     open psql on the database, starting the embedded cluster\n"
 	  "         if needed; later arguments go to psql", cmd_db },
+	{ "status", "status [-c FILE] [--json]",
+	  "Show jobs by state, finishing rates over the last 1, 5 and 15\n"
+	  "minutes and the age of the oldest pending job, per source and\n"
+	  "recipe, then failures by error class. --json prints the same as\n"
+	  "one JSON object.", cmd_status },
+	{ "retry", "retry [-c FILE] [--dead] [--recipe R] [--source S] "
+	  "[--class C] [--since T] [--key PATTERN]",
+	  "Requeue failed jobs (with --dead, dead ones too), optionally only\n"
+	  "those of a recipe, a source, an error class (decode, limit, io,\n"
+	  "storage, config), finished within T (such as 30m or 2h), or whose\n"
+	  "key matches PATTERN (SQL LIKE: % for any run of characters).\n"
+	  "Each starts afresh with its attempts reset.", cmd_retry },
 	{ "version", "version", "Print the versions of objwatch and its "
 	  "libraries.", cmd_version },
 	{ "help", "help [COMMAND]", "Describe a command.", cmd_help },
@@ -65,6 +79,7 @@ static const struct command commands[] = {
 
 static const char	*config_path;
 static int		 verbose;
+static int		 long_running;	/* run: log at the configured level */
 static volatile sig_atomic_t stop_flag;
 
 static void
@@ -100,19 +115,30 @@ command_help(const struct command *cmd, FILE *f)
 }
 
 /*
- * Parse a command's own options (-c FILE, -v, -h/--help); returns the index
- * of its first argument. stop_at_args leaves later options alone (psql's).
+ * Parse a command's own options: -c FILE, -v and -h/--help for every
+ * command, plus the command's extra long options, handed to fn with their
+ * value (fn returns -1 for a bad value). Returns the index of the first
+ * argument; parsing stops there, so later options are left alone (psql's).
  */
 static int
-command_options(const struct command *cmd, int argc, char **argv)
+command_options(const struct command *cmd, int argc, char **argv,
+    const struct option *extra, int (*fn)(int, const char *))
 {
-	static const struct option longopts[] = {
+	static const struct option common[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 }
 	};
-	int	 ch;
+	struct option	*longopts;
+	size_t		 n = 0, i;
+	int		 ch;
+
+	while (extra != NULL && extra[n].name != NULL)
+		n++;
+	longopts = xcalloc(nitems(common) + n + 1, sizeof *longopts);
+	memcpy(longopts, common, sizeof common);
+	for (i = 0; i < n; i++)
+		longopts[nitems(common) + i] = extra[i];
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+c:hv", longopts, NULL)) != -1) {
@@ -127,10 +153,14 @@ command_options(const struct command *cmd, int argc, char **argv)
 			command_help(cmd, stdout);
 			exit(0);
 		default:
-			command_help(cmd, stderr);
+			if (ch >= 256 && fn != NULL && fn(ch, optarg) == 0)
+				break;
+			if (ch < 256)
+				command_help(cmd, stderr);
 			exit(2);
 		}
 	}
+	free(longopts);
 	return (optind);
 }
 
@@ -155,6 +185,8 @@ load_config(void)
 	}
 	if (verbose)
 		conf->log_level = LOG_LEVEL_DEBUG;
+	else if (!long_running && conf->log_level > LOG_LEVEL_WARN)
+		conf->log_level = LOG_LEVEL_WARN;
 	log_init(conf->log_level, conf->log_json);
 	return (conf);
 }
@@ -170,10 +202,12 @@ cmd_run(int argc, char **argv)
 	char			*cause = NULL;
 	int			 sig;
 
-	if (command_options(&commands[0], argc, argv) != argc) {
-		command_help(&commands[0], stderr);
+	if (command_options(command_find("run"), argc, argv, NULL,
+	    NULL) != argc) {
+		command_help(command_find("run"), stderr);
 		return (2);
 	}
+	long_running = 1;
 	conf = load_config();
 	images_init("objwatch");
 
@@ -234,8 +268,9 @@ cmd_check(int argc, char **argv)
 {
 	struct config	*conf;
 
-	if (command_options(&commands[1], argc, argv) != argc) {
-		command_help(&commands[1], stderr);
+	if (command_options(command_find("check"), argc, argv, NULL,
+	    NULL) != argc) {
+		command_help(command_find("check"), stderr);
 		return (2);
 	}
 	if (VIPS_INIT("objwatch") != 0)
@@ -258,9 +293,10 @@ cmd_process(int argc, char **argv)
 	char			*cause;
 	int			 i, rc = 1;
 
-	i = command_options(&commands[2], argc, argv);
+	i = command_options(command_find("process"), argc, argv,
+	    NULL, NULL);
 	if (argc - i != 3) {
-		command_help(&commands[2], stderr);
+		command_help(command_find("process"), stderr);
 		return (2);
 	}
 	conf = load_config();
@@ -359,14 +395,15 @@ cmd_db(int argc, char **argv)
 	char		*cause;
 	int		 i, rc;
 
-	i = command_options(&commands[3], argc, argv);
+	i = command_options(command_find("db"), argc, argv, NULL,
+	    NULL);
 	if (i >= argc) {
-		command_help(&commands[3], stderr);
+		command_help(command_find("db"), stderr);
 		return (2);
 	}
 	if (strcmp(argv[i], "url") == 0) {
 		if (argc - i != 1) {
-			command_help(&commands[3], stderr);
+			command_help(command_find("db"), stderr);
 			return (2);
 		}
 		conf = load_config();
@@ -385,7 +422,7 @@ cmd_db(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "migrate") == 0) {
 		if (argc - i != 1) {
-			command_help(&commands[3], stderr);
+			command_help(command_find("db"), stderr);
 			return (2);
 		}
 		conf = load_config();
@@ -413,15 +450,159 @@ cmd_db(int argc, char **argv)
 		return (rc);
 	}
 	fprintf(stderr, "objwatch: unknown db command '%s'\n", argv[i]);
-	command_help(&commands[3], stderr);
+	command_help(command_find("db"), stderr);
 	return (2);
+}
+
+/* Open the database for a one-shot command, or exit with the reason. */
+static PGconn *
+command_connect(const struct config *conf)
+{
+	PGconn	*conn;
+	char	*cause;
+
+	if (db_setup(conf, &cause) != 0)
+		fatalx("%s", cause);
+	if ((conn = db_connect(&cause)) == NULL ||
+	    db_migrate(conn, 0, &cause) != 0) {
+		PQfinish(conn);
+		db_teardown();
+		fatalx("%s", cause);
+	}
+	return (conn);
+}
+
+static int	 status_json;
+
+static int
+status_option(int ch, const char *arg)
+{
+	(void)arg;
+	if (ch != 256)
+		return (-1);
+	status_json = 1;
+	return (0);
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 256 },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct command	*cmd = command_find("status");
+	struct config		*conf;
+	PGconn			*conn;
+	char			*cause;
+	int			 rc = 0;
+
+	if (command_options(cmd, argc, argv, longopts, status_option) !=
+	    argc) {
+		command_help(cmd, stderr);
+		return (2);
+	}
+	conf = load_config();
+	conn = command_connect(conf);
+	if (status_print(conn, status_json, stdout, &cause) != 0) {
+		fprintf(stderr, "objwatch: %s\n", cause);
+		free(cause);
+		rc = 1;
+	}
+	PQfinish(conn);
+	db_teardown();
+	config_free(conf);
+	return (rc);
+}
+
+static struct retry_filter retry_filter;
+
+static int
+retry_option(int ch, const char *value)
+{
+	static const char *const classes[] = { "decode", "limit", "io",
+	    "storage", "config", NULL };
+	int	 j;
+
+	switch (ch) {
+	case 256:
+		retry_filter.dead = 1;
+		return (0);
+	case 257:
+		retry_filter.recipe = value;
+		return (0);
+	case 258:
+		retry_filter.source = value;
+		return (0);
+	case 259:
+		for (j = 0; classes[j] != NULL; j++) {
+			if (strcmp(classes[j], value) == 0) {
+				retry_filter.error_class = value;
+				return (0);
+			}
+		}
+		fprintf(stderr, "objwatch: unknown error class '%s' (expected "
+		    "decode, limit, io, storage or config)\n", value);
+		return (-1);
+	case 260:
+		if (parse_duration(value, &retry_filter.since) != 0 ||
+		    retry_filter.since <= 0) {
+			fprintf(stderr, "objwatch: --since takes a duration "
+			    "such as 30m, 2h or 7d, not '%s'\n", value);
+			return (-1);
+		}
+		return (0);
+	case 261:
+		retry_filter.key_like = value;
+		return (0);
+	}
+	return (-1);
+}
+
+static int
+cmd_retry(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dead", no_argument, NULL, 256 },
+		{ "recipe", required_argument, NULL, 257 },
+		{ "source", required_argument, NULL, 258 },
+		{ "class", required_argument, NULL, 259 },
+		{ "since", required_argument, NULL, 260 },
+		{ "key", required_argument, NULL, 261 },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct command	*cmd = command_find("retry");
+	struct config		*conf;
+	PGconn			*conn;
+	char			*cause;
+	long long		 n;
+	int			 rc = 0;
+
+	if (command_options(cmd, argc, argv, longopts, retry_option) !=
+	    argc) {
+		command_help(cmd, stderr);
+		return (2);
+	}
+	conf = load_config();
+	conn = command_connect(conf);
+	if (retry_jobs(conn, &retry_filter, &n, &cause) != 0) {
+		fprintf(stderr, "objwatch: %s\n", cause);
+		free(cause);
+		rc = 1;
+	} else
+		printf("requeued %lld job%s\n", n, n == 1 ? "" : "s");
+	PQfinish(conn);
+	db_teardown();
+	config_free(conf);
+	return (rc);
 }
 
 static int
 cmd_version(int argc, char **argv)
 {
-	if (argc > 0 && command_options(&commands[4], argc, argv) != argc) {
-		command_help(&commands[4], stderr);
+	if (argc > 0 && command_options(command_find("version"), argc,
+	    argv, NULL, NULL) != argc) {
+		command_help(command_find("version"), stderr);
 		return (2);
 	}
 	printf("objwatch %s\nlibvips %d.%d.%d\nlibpq %d\n", PACKAGE_VERSION,

@@ -332,6 +332,21 @@ int	 dir_fetch(const struct source *, const struct claimed_job *,
 int	 source_fetch(const struct source *, const struct claimed_job *,
 	     void **, size_t *, struct job_error *);
 
+/* status.c: the queue at a glance. */
+int	 status_print(PGconn *, int json, FILE *, char **cause);
+
+/* retry.c: requeue failed and dead jobs. */
+struct retry_filter {
+	int		 dead;		/* dead jobs too, not only failed */
+	const char	*recipe;
+	const char	*source;
+	const char	*error_class;
+	const char	*key_like;	/* SQL LIKE pattern on the key */
+	double		 since;		/* finished in the last seconds */
+};
+int	 retry_jobs(PGconn *, const struct retry_filter *, long long *,
+	     char **cause);
+
 /* store-file.c: outputs in folders. */
 int	 store_file_put(const char *path, const void *, size_t,
 	     struct job_error *);

@@ -13,7 +13,11 @@
 #include "objwatch.h"
 #include "banned.h"
 
-/* Store bytes at path, creating its folders; on failure fills err. */
+/*
+ * Store bytes at path, creating its folders; on failure fills err. Full
+ * disks and I/O errors are transient; permissions and names that cannot
+ * work (a file where a folder should be) are not.
+ */
 int
 store_file_put(const char *path, const void *data, size_t len,
     struct job_error *err)
@@ -37,7 +41,8 @@ store_file_put(const char *path, const void *data, size_t len,
 	}
 	if (write_file_atomic(path, data, len, &cause) != 0) {
 		transient = !(errno == EACCES || errno == EPERM ||
-		    errno == EROFS || errno == ENAMETOOLONG);
+		    errno == EROFS || errno == ENAMETOOLONG ||
+		    errno == ENOTDIR || errno == EISDIR);
 		job_error_set(err, ERROR_STORAGE, transient, "%s", cause);
 		free(cause);
 		return (-1);

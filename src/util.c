@@ -138,6 +138,25 @@ path_normalise_key(const char *in, char **out, char **cause)
 	return (0);
 }
 
+/* Create a folder if missing; an existing non-folder is ENOTDIR. */
+static int
+mkdir_one(const char *path, mode_t mode)
+{
+	struct stat	 st;
+
+	if (mkdir(path, mode) == 0)
+		return (0);
+	if (errno != EEXIST)
+		return (-1);
+	if (stat(path, &st) == -1)
+		return (-1);
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return (-1);
+	}
+	return (0);
+}
+
 /* Create a folder and its missing parents. */
 int
 mkdir_parents(const char *path, mode_t mode)
@@ -149,16 +168,14 @@ mkdir_parents(const char *path, mode_t mode)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(copy, mode) == -1 && errno != EEXIST) {
+		if (mkdir_one(copy, mode) == -1) {
 			free(copy);
 			return (-1);
 		}
 		*p = '/';
 	}
 	free(copy);
-	if (mkdir(path, mode) == -1 && errno != EEXIST)
-		return (-1);
-	return (0);
+	return (mkdir_one(path, mode));
 }
 
 /*

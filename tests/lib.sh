@@ -168,6 +168,16 @@ T=$(mktemp -d "/tmp/objwatch-$(basename "$0" .sh).XXXXXX") ||
 # The postgres user runs the cluster under $T and must be able to reach it.
 chmod 755 "$T"
 
+_lib_at_exit=
+
+# at_exit CMD: have the exit trap run CMD (evaluated), after the test's
+# processes are stopped and before $T is removed: to unmount, to restore a
+# sysctl.
+at_exit() {
+	_lib_at_exit="$_lib_at_exit
+$1"
+}
+
 _lib_exit() {
 	_lib_status=$?
 	trap - EXIT
@@ -175,6 +185,7 @@ _lib_exit() {
 		_lib_stop_pid "$_lib_p" 10
 	done
 	_lib_stop_clusters
+	eval "$_lib_at_exit"
 	if [ -z "$_lib_done" ]; then
 		if [ -z "$_lib_planned" ]; then
 			diag "no plan: the test stopped before plan"

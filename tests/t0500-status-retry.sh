@@ -1,0 +1,84 @@
+#!/bin/sh
+# objwatch status counts jobs by state and failures by class; objwatch
+# retry requeues exactly the failed (and with --dead, dead) jobs its
+# filters select, which then run again from their first attempt.
+. "$SRCDIR/tests/lib.sh"
+plan 16
+[ "$(id -u)" = 0 ] || skip_all "needs root to mount a small tmpfs (a full disk)"
+
+pg_start || bail "cannot start PostgreSQL"
+mkdir -p "$T/in/blocked" "$T/in/full" "$T/out/full"
+write_config "$T/ow.conf" <<EOF
+[objwatch]
+database = $PGURL
+workers = 2
+max_attempts = 1
+poll = 1s
+[source.photos]
+type = dir
+path = in
+recipes = thumbs
+[recipe.thumbs]
+steps = thumbnail width=100 | save format=jpeg
+output = dir:out/{dir}/{stem}.{ext}
+EOF
+make_jpeg "$T/in/a.jpg" 400 300 1
+echo "not a picture" > "$T/in/bad.jpg"
+# full/c's output goes to a full disk (ENOSPC: transient, so with
+# max_attempts = 1 the job is dead); blocked/d's output folder is a file
+# (ENOTDIR: permanent, failed).
+cp "$T/in/a.jpg" "$T/in/full/c.jpg"
+mount -t tmpfs -o size=64k tmpfs "$T/out/full" || bail "cannot mount tmpfs"
+at_exit 'umount "$T/out/full" 2>/dev/null'
+head -c 65536 /dev/zero > "$T/out/full/filler" 2>/dev/null
+cp "$T/in/a.jpg" "$T/in/blocked/d.jpg"
+echo "in the way" > "$T/out/blocked"
+
+ow_start "$T/ow.conf"
+wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state IN
+	('done', 'failed', 'dead')" 4
+ok $? "all four jobs reach a final state" || ow_log
+is "$(sql "SELECT key, state, error_class FROM objwatch.results ORDER BY key")" \
+"a.jpg|done|
+bad.jpg|failed|decode
+blocked/d.jpg|failed|storage
+full/c.jpg|dead|storage" "one done, two failed, one dead"
+
+out=$("$OBJWATCH" -c "$T/ow.conf" status)
+like "$out" "^photos +thumbs +0 +0 +1 +2 +1 +4\.0/ +0\.8/ +0\.3 +-$" \
+    "status: counts by state, rates per minute, no pending job"
+like "$out" "^photos +thumbs +storage +2$" "status: storage failures"
+like "$out" "^photos +thumbs +decode +1$" "status: decode failures"
+json=$("$OBJWATCH" -c "$T/ow.conf" status --json)
+is "$(sql "SELECT j->'queues'->0->>'done', j->'queues'->0->>'dead',
+	j->'failures'->0->>'error_class', j->'failures'->0->>'jobs'
+	FROM (SELECT '$json'::json AS j) x")" "1|1|storage|2" \
+    "status --json says the same"
+
+out=$("$OBJWATCH" -c "$T/ow.conf" retry --recipe nope)
+is "$out" "requeued 0 jobs" "a filter that matches nothing requeues nothing"
+out=$("$OBJWATCH" -c "$T/ow.conf" retry --class bogus 2>&1)
+is "$?:$out" "2:objwatch: unknown error class 'bogus' (expected decode, limit, io, storage or config)" \
+    "an unknown class is refused"
+
+rm "$T/out/blocked"
+out=$("$OBJWATCH" -c "$T/ow.conf" retry --class storage)
+is "$out" "requeued 1 job" "retry --class storage takes the failed job, not the dead one"
+wait_for_sql "SELECT state FROM objwatch.results WHERE key = 'blocked/d.jpg'" done
+ok $? "once its cause is fixed, the retried job is done"
+is "$(sql "SELECT state FROM objwatch.results WHERE key = 'full/c.jpg'")" dead \
+    "the dead job was left alone"
+
+rm "$T/out/full/filler"
+out=$("$OBJWATCH" -c "$T/ow.conf" retry --dead --source photos --since 1h)
+is "$out" "requeued 2 jobs" "retry --dead takes the dead job and the failed one"
+wait_for_sql "SELECT key, state, attempts FROM objwatch.results WHERE key
+	IN ('bad.jpg', 'full/c.jpg') ORDER BY key" "bad.jpg|failed|1
+full/c.jpg|done|1"
+ok $? "each ran once more from its first attempt" || ow_log
+is "$(image_size "$T/out/full/c.jpg")" "100x75" "the retried output is written"
+is "$(sql "SELECT count(*) FROM objwatch.jobs")" 4 \
+    "retrying adds no job rows"
+out=$("$OBJWATCH" -c "$T/ow.conf" retry --key 'bad%')
+is "$out" "requeued 1 job" "retry --key selects by key pattern"
+ow_stop
