@@ -77,6 +77,7 @@ static const struct config_key config_keys[] = {
 	MAIN("listen", KEY_STRING, listen),
 	{ SECTION_MAIN, "log", KEY_ENUM, offsetof(struct config, log_json),
 	  0, 0, log_formats, NO_LINE },
+	MAIN("log_file", KEY_PATH, log_file),
 	{ SECTION_MAIN, "log_level", KEY_ENUM,
 	  offsetof(struct config, log_level), 0, 0, log_levels, NO_LINE },
 	MAIN("lease", KEY_DURATION, lease),
@@ -600,6 +601,7 @@ config_free(struct config *conf)
 	free(conf->database);
 	free(conf->state_dir);
 	free(conf->listen);
+	free(conf->log_file);
 	free(conf);
 }
 
@@ -658,6 +660,8 @@ config_print(const struct config *conf, FILE *f)
 	fprintf(f, "listen = %s\n", conf->listen);
 	fprintf(f, "log = %s\n", conf->log_json ? "json" : "text");
 	fprintf(f, "log_level = %s\n", log_levels[conf->log_level]);
+	fprintf(f, "log_file = %s\n", conf->log_file == NULL ?
+	    "(standard error)" : conf->log_file);
 	fprintf(f, "lease = %gs\n", conf->lease);
 	fprintf(f, "max_attempts = %d\n", conf->max_attempts);
 	fprintf(f, "poll = %gs\n", conf->poll);

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,41 @@
 
 static enum log_level	 log_max = LOG_LEVEL_INFO;
 static int		 log_json;
+static int		 log_fd = STDERR_FILENO;
 
 static const char *const log_names[] = { "error", "warning", "info", "debug" };
+
+/*
+ * Log to a file (NULL: standard error). Called again with the same path,
+ * it reopens the file, for log rotation: the new file takes the old one's
+ * descriptor with dup2, so a thread writing meanwhile writes whole lines to
+ * one file or the other.
+ */
+int
+log_open(const char *path)
+{
+	int	 fd;
+
+	if (path == NULL) {
+		if (log_fd != STDERR_FILENO)
+			close(log_fd);
+		log_fd = STDERR_FILENO;
+		return (0);
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return (-1);
+	if (log_fd == STDERR_FILENO) {
+		log_fd = fd;
+		return (0);
+	}
+	if (dup3(fd, log_fd, O_CLOEXEC) == -1) {
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
 
 /* Set the most verbose level written, and the format. */
 void
@@ -81,7 +115,7 @@ log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		off = sizeof line - 1;
 		line[off - 1] = '\n';
 	}
-	(void)!write(STDERR_FILENO, line, off);
+	(void)!write(log_fd, line, off);
 	errno = saved;
 }
 

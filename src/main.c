@@ -10,9 +10,11 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,7 +82,6 @@ static const struct command commands[] = {
 static const char	*config_path;
 static int		 verbose;
 static int		 long_running;	/* run: log at the configured level */
-static volatile sig_atomic_t stop_flag;
 
 static void
 usage_all(FILE *f)
@@ -191,12 +192,38 @@ load_config(void)
 	return (conf);
 }
 
+/* Load the config for a reload: NULL, with the errors logged, if bad. */
+static struct config *
+reload_config(const struct config *old)
+{
+	struct config	*conf;
+	struct strv	 errors = { NULL, 0 };
+	size_t		 i;
+
+	if ((conf = config_load(old->file, &errors)) == NULL) {
+		for (i = 0; i < errors.n; i++)
+			log_warnx("%s", errors.v[i]);
+		log_warnx("SIGHUP: the config has errors; still running the "
+		    "previous one");
+		strv_clear(&errors);
+		return (NULL);
+	}
+	if ((old->database == NULL) != (conf->database == NULL) ||
+	    (old->database != NULL &&
+	    strcmp(old->database, conf->database) != 0) ||
+	    strcmp(old->state_dir, conf->state_dir) != 0)
+		log_warnx("SIGHUP: database and state_dir changes take effect "
+		    "at the next start; keeping the current database");
+	if (verbose)
+		conf->log_level = LOG_LEVEL_DEBUG;
+	return (conf);
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
-	struct config		*conf;
-	struct workers		*workers;
-	struct dir_watcher	*dirs;
+	struct config		*conf, *next;
+	struct daemon		 d;
 	PGconn			*conn;
 	sigset_t		 set;
 	char			*cause = NULL;
@@ -209,6 +236,8 @@ cmd_run(int argc, char **argv)
 	}
 	long_running = 1;
 	conf = load_config();
+	if (conf->log_file != NULL && log_open(conf->log_file) != 0)
+		fatal("cannot open log file '%s'", conf->log_file);
 	images_init("objwatch");
 
 	/* Signals are taken by sigwait below, in this thread only. */
@@ -232,30 +261,36 @@ cmd_run(int argc, char **argv)
 	}
 	PQfinish(conn);
 
-	dirs = dir_watcher_start(conf, &stop_flag, &cause);
-	if (dirs == NULL && cause != NULL) {
+	if (daemon_start(&d, conf, &cause) != 0) {
 		db_teardown();
 		fatalx("%s", cause);
 	}
-	workers = workers_start(conf, &stop_flag);
-	log_info("objwatch %s running: %zu sources, %zu recipes, %d workers",
-	    PACKAGE_VERSION, conf->nsources, conf->nrecipes, conf->workers);
-
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		if (sig == SIGHUP) {
-			log_info("SIGHUP: reloading is not supported yet; "
-			    "restart objwatch to apply config changes");
-			continue;
+		if (sig != SIGHUP) {
+			log_info("%s: stopping after the jobs in hand",
+			    sig == SIGINT ? "SIGINT" : "SIGTERM");
+			break;
 		}
-		log_info("%s: stopping after the jobs in hand",
-		    sig == SIGINT ? "SIGINT" : "SIGTERM");
-		break;
+		if (conf->log_file != NULL && log_open(conf->log_file) != 0)
+			log_warn("SIGHUP: cannot reopen log file '%s'",
+			    conf->log_file);
+		if ((next = reload_config(conf)) == NULL)
+			continue;
+		log_info("SIGHUP: reloading '%s'", conf->file);
+		daemon_stop(&d);
+		config_free(conf);
+		conf = next;
+		log_init(conf->log_level, conf->log_json);
+		if (log_open(conf->log_file) != 0)
+			log_warn("cannot open log file '%s'", conf->log_file);
+		if (daemon_start(&d, conf, &cause) != 0) {
+			db_teardown();
+			fatalx("%s", cause);
+		}
 	}
-	stop_flag = 1;
-	workers_join(workers);
-	dir_watcher_join(dirs);
+	daemon_stop(&d);
 	db_teardown();
 	config_free(conf);
 	vips_shutdown();
@@ -281,6 +316,59 @@ cmd_check(int argc, char **argv)
 	return (0);
 }
 
+/* Write all of buf to fd. */
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	size_t	 off;
+	ssize_t	 n;
+
+	for (off = 0; off < len; off += n) {
+		n = write(fd, (const char *)buf + off, len - off);
+		if (n == -1 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Write process's output: "-" is standard output; a device or fifo (such
+ * as /dev/null) is written in place; a file is replaced atomically.
+ */
+static int
+process_write(const char *out, const void *buf, size_t len, char **cause)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if (strcmp(out, "-") == 0) {
+		if (write_all(STDOUT_FILENO, buf, len) != 0) {
+			xasprintf(cause, "writing to standard output: %s",
+			    strerror(errno));
+			return (-1);
+		}
+		return (0);
+	}
+	if (stat(out, &st) == 0 && (S_ISCHR(st.st_mode) ||
+	    S_ISFIFO(st.st_mode))) {
+		if ((fd = open(out, O_WRONLY | O_CLOEXEC)) == -1 ||
+		    write_all(fd, buf, len) != 0) {
+			xasprintf(cause, "writing to '%s': %s", out,
+			    strerror(errno));
+			if (fd != -1)
+				close(fd);
+			return (-1);
+		}
+		close(fd);
+		return (0);
+	}
+	return (write_file_atomic(out, buf, len, cause));
+}
+
 static int
 cmd_process(int argc, char **argv)
 {
@@ -288,8 +376,7 @@ cmd_process(int argc, char **argv)
 	const struct recipe	*r;
 	struct image_job	 job;
 	void			*data;
-	size_t			 len, off;
-	ssize_t			 n;
+	size_t			 len;
 	char			*cause;
 	int			 i, rc = 1;
 
@@ -319,23 +406,7 @@ cmd_process(int argc, char **argv)
 		goto out;
 	}
 	free(data);
-	if (strcmp(argv[i + 2], "-") == 0) {
-		for (off = 0; off < job.outlen; off += n) {
-			n = write(STDOUT_FILENO, (char *)job.out + off,
-			    job.outlen - off);
-			if (n == -1 && errno == EINTR) {
-				n = 0;
-				continue;
-			}
-			if (n == -1) {
-				fprintf(stderr, "objwatch: writing to standard "
-				    "output: %s\n", strerror(errno));
-				image_job_clear(&job);
-				goto out;
-			}
-		}
-	} else if (write_file_atomic(argv[i + 2], job.out, job.outlen,
-	    &cause) != 0) {
+	if (process_write(argv[i + 2], job.out, job.outlen, &cause) != 0) {
 		fprintf(stderr, "objwatch: %s\n", cause);
 		free(cause);
 		image_job_clear(&job);

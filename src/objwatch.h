@@ -60,6 +60,7 @@ enum log_level {
 	LOG_LEVEL_DEBUG
 };
 void	 log_init(enum log_level, int json);
+int	 log_open(const char *path);
 void	 log_warn(const char *, ...) PRINTFLIKE(1, 2);
 void	 log_warnx(const char *, ...) PRINTFLIKE(1, 2);
 void	 log_info(const char *, ...) PRINTFLIKE(1, 2);
@@ -239,6 +240,7 @@ struct config {
 	char		 *listen;
 	int		  log_json;
 	int		  log_level;	/* enum log_level */
+	char		 *log_file;	/* NULL: standard error */
 	double		  lease;	/* seconds */
 	int		  max_attempts;
 	double		  poll;		/* seconds between claims when idle */
@@ -362,5 +364,15 @@ struct workers	*workers_start(const struct config *,
 void		 workers_join(struct workers *);
 int		 worker_process_bytes(const struct recipe *, const void *,
 		     size_t, const char *name, struct image_job *);
+
+/* daemon.c: everything `objwatch run` starts, as one. */
+struct daemon {
+	const struct config	*conf;
+	volatile sig_atomic_t	 stop;
+	struct workers		*workers;
+	struct dir_watcher	*dirs;
+};
+int	 daemon_start(struct daemon *, const struct config *, char **cause);
+void	 daemon_stop(struct daemon *);
 
 #endif /* OBJWATCH_H */

@@ -67,6 +67,8 @@ static const char enqueue_sql[] =
 	"      max_attempts)"
 	"  SELECT obj.id, t.r, t.h, $8::integer"
 	"  FROM obj, unnest($6::text[], $7::text[]) AS t(r, h)"
+	"  WHERE NOT EXISTS (SELECT 1 FROM objwatch.jobs x"
+	"      WHERE x.object_id = obj.id AND x.recipe = t.r)"
 	"  ON CONFLICT (object_id, recipe, recipe_hash) DO NOTHING"
 	"  RETURNING id"
 	"), n AS ("
@@ -78,7 +80,10 @@ static const char enqueue_sql[] =
 
 /*
  * Record an object version and queue a job for each of the source's
- * recipes; *njobs says how many were new (0: all known already).
+ * recipes it has none for; *njobs says how many were new (0: all known
+ * already). A recipe whose steps changed does not queue objects it has
+ * already processed again: that is what a recipe's reprocess setting is
+ * for.
  */
 int
 queue_enqueue(PGconn *conn, const struct source *src,

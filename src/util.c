@@ -238,12 +238,20 @@ read_file(const char *path, void **out, size_t *outlen, size_t limit,
 int
 write_file_atomic(const char *path, const void *data, size_t len, char **cause)
 {
+	struct stat	 st;
 	char		*tmp, *slash, *dir;
 	const char	*p = data;
 	size_t		 off = 0;
 	ssize_t		 n;
 	int		 fd, dfd, saved;
 
+	/* Never rename over a device, a fifo or a folder: only files. */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		xasprintf(cause, "'%s' exists and is not a regular file; not "
+		    "replacing it", path);
+		errno = EEXIST;
+		return (-1);
+	}
 	slash = strrchr(path, '/');
 	dir = slash == NULL ? xstrdup(".") : xstrndup(path, slash - path);
 	xasprintf(&tmp, "%s/.%s.objwatch-XXXXXX", dir,

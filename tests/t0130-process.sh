@@ -2,7 +2,7 @@
 # objwatch process runs one recipe on one file with no database, and gives
 # the same bytes as the daemon does for the same recipe and input.
 . "$SRCDIR/tests/lib.sh"
-plan 7
+plan 9
 
 mkdir -p "$T/in" "$T/out"
 # The database is unreachable: process must not need it.
@@ -25,6 +25,17 @@ is "$err" "$T/photo.jpg -> $T/p.webp: 300x300 webp, $(stat -c %s "$T/p.webp") by
 is "$(image_size "$T/p.webp")" "300x300" "the output has the recipe's size"
 "$OBJWATCH" process -c "$T/ow.conf" thumbs "$T/photo.jpg" - > "$T/stdout.webp" 2>/dev/null
 cmp -s "$T/p.webp" "$T/stdout.webp"; ok $? "'-' writes the same bytes to standard output"
+
+mkfifo "$T/fifo"
+cat "$T/fifo" > "$T/from-fifo.webp" &
+"$OBJWATCH" process -c "$T/ow.conf" thumbs "$T/photo.jpg" "$T/fifo" 2>/dev/null
+wait
+cmp -s "$T/p.webp" "$T/from-fifo.webp" && [ -p "$T/fifo" ]
+ok $? "a fifo is written into, not replaced"
+mkdir "$T/folder.webp"
+err=$("$OBJWATCH" process -c "$T/ow.conf" thumbs "$T/photo.jpg" "$T/folder.webp" 2>&1)
+is "$?:$err" "1:objwatch: '$T/folder.webp' exists and is not a regular file; not replacing it" \
+    "a folder in the way is not replaced"
 
 echo "not an image" > "$T/bad.jpg"
 err=$("$OBJWATCH" process -c "$T/ow.conf" thumbs "$T/bad.jpg" "$T/x.webp" 2>&1)

@@ -1,0 +1,45 @@
+/*
+ * The running daemon: every long-lived part started together and stopped
+ * together, so `objwatch run` can stop and start them again around a
+ * reload.
+ *
+ * Stopping sets the stop flag and wakes everyone: workers finish the job in
+ * hand and record it (nothing in flight is dropped; nothing queued is lost,
+ * it stays in the database), sources stop watching. A reload is a stop and
+ * a start with the new config: sources scan again at start, which finds
+ * whatever arrived in between.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+/* Start the sources and workers of conf. */
+int
+daemon_start(struct daemon *d, const struct config *conf, char **cause)
+{
+	memset(d, 0, sizeof *d);
+	d->conf = conf;
+	*cause = NULL;
+	d->dirs = dir_watcher_start(conf, &d->stop, cause);
+	if (d->dirs == NULL && *cause != NULL)
+		return (-1);
+	d->workers = workers_start(conf, &d->stop);
+	log_info("objwatch %s running: %zu sources, %zu recipes, %d workers",
+	    PACKAGE_VERSION, conf->nsources, conf->nrecipes, conf->workers);
+	return (0);
+}
+
+/* Stop everything started, letting workers finish the jobs in hand. */
+void
+daemon_stop(struct daemon *d)
+{
+	d->stop = 1;
+	if (d->workers != NULL)
+		workers_join(d->workers);
+	dir_watcher_join(d->dirs);
+	d->workers = NULL;
+	d->dirs = NULL;
+}

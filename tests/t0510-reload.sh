@@ -1,0 +1,68 @@
+#!/bin/sh
+# SIGHUP reloads the config: new recipes and sources apply to the next
+# files, a config with errors is refused while the old one keeps running,
+# and the log file is reopened after rotation.
+. "$SRCDIR/tests/lib.sh"
+plan 9
+
+pg_start || bail "cannot start PostgreSQL"
+mkdir -p "$T/in" "$T/more" "$T/out"
+config() {
+	write_config "$T/ow.conf" <<EOF
+[objwatch]
+database = $PGURL
+workers = 1
+log_file = objwatch.log
+[source.photos]
+type = dir
+path = in
+recipes = thumbs
+$2
+[recipe.thumbs]
+steps = thumbnail width=$1 | save format=png
+output = dir:out/{source}/{stem}.{ext}
+EOF
+}
+config 100 ""
+make_jpeg "$T/photo.jpg" 400 200 1
+ow_start "$T/ow.conf"
+log="$T/objwatch.log"
+wait_until 20 grep -q 'start-up scan' "$log" || { cat "$log"; bail "no start"; }
+cp "$T/photo.jpg" "$T/in/a.jpg"
+wait_for_sql "SELECT width FROM objwatch.results WHERE key = 'a.jpg'" 100
+ok $? "the first recipe makes 100 px thumbnails"
+
+# A new width and a second source, then SIGHUP.
+config 50 "
+[source.more]
+type = dir
+path = more
+recipes = thumbs"
+mv "$log" "$log.1"
+kill -HUP "$OW_PID"
+wait_until 20 grep -q "running: 2 sources" "$log"
+ok $? "after SIGHUP it runs the new config, logging to a new file"
+grep -q "SIGHUP: reloading" "$log" && grep -q "running: 1 sources" "$log.1"
+ok $? "the rotated file keeps the old lines; the reload goes to the new one"
+cp "$T/photo.jpg" "$T/in/b.jpg"
+cp "$T/photo.jpg" "$T/more/c.jpg"
+wait_for_sql "SELECT key, width FROM objwatch.results WHERE key IN
+	('b.jpg', 'c.jpg') ORDER BY key" "b.jpg|50
+c.jpg|50"
+ok $? "new files get the new recipe, in the old and the new source"
+is "$(sql "SELECT count(*) FROM objwatch.jobs WHERE object_id = (SELECT id
+	FROM objwatch.objects WHERE key = 'a.jpg')")" 1 \
+    "a file processed before the reload is not processed again by the changed recipe"
+
+# A config with a mistake is refused; the running one stays.
+config 70 "widht = 3"
+kill -HUP "$OW_PID"
+wait_until 20 grep -q "still running the previous one" "$log"
+ok $? "a config with errors is refused on SIGHUP"
+like "$(cat "$log")" "ow.conf:9: unknown key 'widht' in \[source.photos\]" \
+    "and its error is logged with file and line"
+cp "$T/photo.jpg" "$T/in/d.jpg"
+wait_for_sql "SELECT width FROM objwatch.results WHERE key = 'd.jpg'" 50
+ok $? "the previous config keeps working"
+ow_stop
+ok $? "objwatch stops cleanly after reloads"
