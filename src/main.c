@@ -496,6 +496,7 @@ cmd_db(int argc, char **argv)
 			command_help(command_find("db"), stderr);
 			return (2);
 		}
+		long_running = 1;	/* what it applies is its output */
 		conf = load_config();
 		if (db_setup(conf, &cause) != 0)
 			fatalx("%s", cause);
