@@ -171,6 +171,7 @@ config_new_section(struct config_parse *cp, const char *section)
 	}
 	if (strncmp(section, "source.", 7) == 0) {
 		name = section + 7;
+		cp->kind = SECTION_SOURCE;
 		for (i = 0; i < conf->nsources; i++) {
 			if (strcmp(conf->sources[i]->name, name) == 0)
 				return (conf->sources[i]);
@@ -190,6 +191,7 @@ config_new_section(struct config_parse *cp, const char *section)
 	}
 	if (strncmp(section, "recipe.", 7) == 0) {
 		name = section + 7;
+		cp->kind = SECTION_RECIPE;
 		for (i = 0; i < conf->nrecipes; i++) {
 			if (strcmp(conf->recipes[i]->name, name) == 0)
 				return (conf->recipes[i]);

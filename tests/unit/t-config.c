@@ -68,7 +68,7 @@ main(void)
 	struct config	*conf;
 	char		*want, *got;
 
-	plan(51);
+	plan(54);
 	if (VIPS_INIT("t-config") != 0)
 		return (1);
 	if (mkdtemp(dir) == NULL || chdir(dir) != 0)
@@ -207,6 +207,19 @@ main(void)
 	expect_error("[source.photos]\npath = in\nrecipes = thumbs\n"
 	    GOOD_RECIPE, "c.conf:1: source 'photos' has no 'type' (dir or "
 	    "s3)", "a source without a type");
+
+	/* A section named again continues it, with its own kind of keys. */
+	conf = load("[source.photos]\ntype = dir\n" GOOD_RECIPE
+	    "[source.photos]\npath = in\nrecipes = thumbs\n[objwatch]\n"
+	    "workers = 2\n[recipe.thumbs]\n", &errors);
+	ok(conf != NULL && conf->nsources == 1 && conf->workers == 2 &&
+	    conf->sources[0]->recipes[0] == conf->recipes[0],
+	    "sections named again are merged, each with its own keys");
+	config_free(conf);
+	expect_error("[source.photos]\ntype = dir\npath = in\nrecipes = "
+	    "thumbs\n" GOOD_RECIPE "[source.photos]\nsteps = x\n",
+	    "c.conf:9: unknown key 'steps' in [source.photos]",
+	    "a recipe key in a source section named again");
 
 	/* The file itself missing. */
 	strv_clear(&errors);
