@@ -1,0 +1,154 @@
+#!/bin/sh
+# bench/bench.sh [N=40]: what objwatch costs over libvips itself, end to end.
+#
+# Run from a built tree (after make). It fetches N real photographs once
+# (tests/photos.sh: Debian's wallpaper packages, 0.6 to 16 MB, up to
+# 6028 px), starts a private PostgreSQL, and prints one table:
+#
+#   throughput  N photos dropped into a watched folder until the last row is
+#               committed, recipe `thumbnail width=256 height=256 | save
+#               format=jpeg quality=80`, beside vipsthumbnail over the same
+#               files in one process with the same settings, and beside
+#               ImageMagick's convert -thumbnail, one process per file
+#   latency     one small image dropped into an idle daemon until its row is
+#               committed: p50 and p99 over LATENCY_DROPS (200) drops
+#   memory      peak RSS over the photos, and RSS after 500 and after 5,000
+#               small images
+#
+# Figures, not pass/fail: the targets are printed beside them. WORKERS
+# (2), LATENCY_DROPS (200) and MEMORY=0 (skip the 5,000 images) adjust it.
+set -u
+N=${1:-40}
+LATENCY_DROPS=${LATENCY_DROPS:-200}
+top=$(cd "$(dirname "$0")/.." && pwd)
+OBJWATCH=${OBJWATCH:-$top/objwatch}
+SRCDIR=$top
+BUILDDIR=$top
+export OBJWATCH SRCDIR BUILDDIR
+. "$top/tests/lib.sh"
+_lib_done=1	# not a TAP test: no plan
+
+now() { date +%s.%N; }
+secs() { echo "$1 - $2" | bc -l | awk '{ printf "%.2f", $1 }'; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
+
+echo "objwatch benchmark: $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $(nproc) CPUs ($(sed -n 's/^model name\t*: //p' /proc/cpuinfo |
+	head -1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' \
+	/proc/meminfo), $(uname -sr)"
+echo "libvips $(vips --version | sed 's/vips-//'), $(convert -version |
+	sed -n 's/^Version: \(ImageMagick [^ ]*\).*/\1/p'), $("$OBJWATCH" version |
+	head -1)"
+echo
+
+sh "$top/tests/photos.sh" "$T/photos" "$N" || bail "no photographs"
+total_mb=$(du -cm "$T"/photos/*.jpg | awk 'END { print $1 }')
+echo "corpus: $N JPEGs, $total_mb MB"
+
+# vipsthumbnail: one process over all files, the same settings.
+mkdir -p "$T/vt"
+t0=$(now)
+vipsthumbnail --size 256x256 -o "$T/vt/%s.jpg[Q=80,strip,optimize_coding]" \
+    "$T"/photos/*.jpg 2>/dev/null
+vt=$(secs "$(now)" "$t0")
+
+# ImageMagick: what many run today, one convert per file.
+mkdir -p "$T/im"
+t0=$(now)
+for f in "$T"/photos/*.jpg; do
+	convert "$f" -thumbnail 256x256 -quality 80 "$T/im/$(basename "$f")"
+done
+im=$(secs "$(now)" "$t0")
+
+# objwatch: from the copy until the last row is committed.
+pg_start || bail "cannot start PostgreSQL"
+mkdir -p "$T/in" "$T/out" "$T/stage"
+write_config "$T/ow.conf" <<EOF
+[objwatch]
+database = $PGURL
+workers = ${WORKERS:-2}
+[source.photos]
+type = dir
+path = in
+recipes = thumbs
+[recipe.thumbs]
+steps = thumbnail width=256 height=256 | save format=jpeg quality=80
+output = dir:out/{dir}/{stem}.{ext}
+EOF
+ow_start "$T/ow.conf"
+wait_until 30 grep -q 'start-up scan' "$OW_LOG" || bail "objwatch did not start"
+t0=$(now)
+t0_sql=$(date -u +'%Y-%m-%d %H:%M:%S.%N+00')
+cp "$T"/photos/*.jpg "$T/in/"
+wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" "$N" 600 ||
+    bail "objwatch did not finish"
+ow=$(sql "SELECT round(extract(epoch FROM max(finished_at) -
+	'$t0_sql'::timestamptz)::numeric, 2) FROM objwatch.jobs")
+peak_mb=$(( $(hwm_kb "$OW_PID") / 1024 ))
+
+ratio() { echo "$1 / $2" | bc -l | awk '{ printf "%.2f", $1 }'; }
+echo
+printf '%-34s %10s %10s  %s\n' "THROUGHPUT ($N photos)" "seconds" "photos/s" "ratio"
+printf '%-34s %10s %10s  %s\n' "vipsthumbnail, one process" "$vt" \
+    "$(ratio "$N" "$vt")" "1.00"
+printf '%-34s %10s %10s  %s\n' "objwatch, dir source, ${WORKERS:-2} workers" "$ow" \
+    "$(ratio "$N" "$ow")" "$(ratio "$vt" "$ow") x vipsthumbnail (target >= 0.90)"
+printf '%-34s %10s %10s  %s\n' "ImageMagick convert -thumbnail" "$im" \
+    "$(ratio "$N" "$im")" "objwatch is $(ratio "$im" "$ow") x faster (target >= 5)"
+
+# Latency: one small image at a time into the idle daemon.
+make_jpeg "$T/small.jpg" 640 480 9
+i=0
+while [ "$i" -lt "$LATENCY_DROPS" ]; do
+	i=$((i + 1))
+	cp "$T/small.jpg" "$T/stage/l$i.jpg"
+	ts=$(date -u +'%Y-%m-%d %H:%M:%S.%N+00')
+	mv "$T/stage/l$i.jpg" "$T/in/l$i.jpg"
+	sql "INSERT INTO lat VALUES ('l$i.jpg', '$ts')" 2>/dev/null ||
+	    { sql "CREATE TABLE lat (key text, dropped timestamptz)" &&
+	      sql "INSERT INTO lat VALUES ('l$i.jpg', '$ts')"; }
+	wait_for_sql "SELECT state FROM objwatch.results WHERE key = 'l$i.jpg'" \
+	    done 30 >/dev/null 2>&1
+done
+lat=$(sql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+	round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)
+	FROM (SELECT extract(epoch FROM j.finished_at - l.dropped) * 1000 AS ms
+	FROM lat l JOIN objwatch.objects o ON o.key = l.key
+	JOIN objwatch.jobs j ON j.object_id = o.id) x")
+echo
+printf '%-34s %10s %10s\n' "LATENCY ($LATENCY_DROPS drops, 640x480)" "p50 ms" "p99 ms"
+printf '%-34s %10s %10s  %s\n' "drop to row committed" "${lat%|*}" "${lat#*|}" \
+    "(targets 15 / 50)"
+
+[ "${MEMORY:-1}" = 0 ] && { ow_stop >/dev/null; exit 0; }
+
+# Memory: many small images; RSS after 500 and after 5,000.
+make_jpeg "$T/mem.jpg" 1200 800 3
+batch() {
+	from=$1 to=$2
+	j=$from
+	mkdir -p "$T/stage/m$from"
+	while [ "$j" -le "$to" ]; do
+		ln "$T/mem.jpg" "$T/stage/m$from/m$j.jpg" 2>/dev/null ||
+		    cp "$T/mem.jpg" "$T/stage/m$from/m$j.jpg"
+		j=$((j + 1))
+	done
+	mv "$T/stage/m$from" "$T/in/m$from"
+}
+base=$(sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'")
+batch 1 500
+wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" \
+    $((base + 500)) 600 || bail "500 not done"
+rss500=$(( $(rss_kb "$OW_PID") / 1024 ))
+batch 501 5000
+wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" \
+    $((base + 5000)) 1800 || bail "5000 not done"
+rss5000=$(( $(rss_kb "$OW_PID") / 1024 ))
+echo
+printf '%-34s %10s\n' "MEMORY (${WORKERS:-2} workers)" "MB"
+printf '%-34s %10s  %s\n' "peak RSS over the $N photos" "$peak_mb" "(target < 300)"
+printf '%-34s %10s\n' "RSS after 500 images" "$rss500"
+printf '%-34s %10s  %s\n' "RSS after 5,000 images" "$rss5000" "(target: no growth)"
+printf '%-34s %10s\n' "peak RSS over the whole run" "$(( $(hwm_kb "$OW_PID") / 1024 ))"
+ow_stop >/dev/null
