@@ -259,6 +259,7 @@ cmd_run(int argc, char **argv)
 		db_teardown();
 		fatalx("cannot migrate the database: %s", cause);
 	}
+	workers_release_dead(conn);
 	PQfinish(conn);
 
 	if (daemon_start(&d, conf, &cause) != 0) {

@@ -362,6 +362,8 @@ struct workers;
 struct workers	*workers_start(const struct config *,
 		     volatile sig_atomic_t *stop);
 void		 workers_join(struct workers *);
+const char	*worker_host(void);
+void		 workers_release_dead(PGconn *);
 int		 worker_process_bytes(const struct recipe *, const void *,
 		     size_t, const char *name, struct image_job *);
 

@@ -254,12 +254,22 @@ write_file_atomic(const char *path, const void *data, size_t len, char **cause)
 	}
 	slash = strrchr(path, '/');
 	dir = slash == NULL ? xstrdup(".") : xstrndup(path, slash - path);
-	xasprintf(&tmp, "%s/.%s.objwatch-XXXXXX", dir,
+	/*
+	 * One temporary name per output, not a random one: a writer killed
+	 * half-way leaves a file the retry of its job takes over, rather
+	 * than a stray that nothing ever removes.
+	 */
+	xasprintf(&tmp, "%s/.%s.objwatch-tmp", dir,
 	    slash == NULL ? path : slash + 1);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    0644);
+	if (fd == -1 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0644);
+	if (fd == -1) {
 		saved = errno;
-		xasprintf(cause, "cannot create a temporary file in '%s': %s",
-		    dir, strerror(errno));
+		xasprintf(cause, "cannot create '%s': %s", tmp,
+		    strerror(errno));
 		goto fail;
 	}
 	while (off < len) {

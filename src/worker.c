@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -210,12 +211,80 @@ worker_main(void *arg)
 	return (NULL);
 }
 
+/*
+ * What names this host and process namespace in jobs.locked_by
+ * ("host:pidns:pid:worker"), so a process can tell which leases belong to
+ * processes of its own machine that are gone.
+ */
+const char *
+worker_host(void)
+{
+	static char	 name[160];
+	char		 host[64], ns[64];
+	ssize_t		 n;
+
+	if (name[0] != '\0')
+		return (name);
+	if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	if ((n = readlink("/proc/self/ns/pid", ns, sizeof ns - 1)) == -1)
+		n = 0;
+	ns[n] = '\0';
+	snprintf(name, sizeof name, "%s:%s", host, ns);
+	return (name);
+}
+
+/*
+ * Release the jobs leased by workers of processes on this host that no
+ * longer exist, so a restart after a crash does not wait for their leases
+ * to run out. A pid that exists again (reused) keeps its lease.
+ */
+void
+workers_release_dead(PGconn *conn)
+{
+	PGresult	*res, *upd;
+	const char	*params[1], *owner, *p;
+	char		*prefix;
+	long		 pid;
+	int		 i;
+
+	xasprintf(&prefix, "%s:", worker_host());
+	params[0] = prefix;
+	res = PQexecParams(conn, "SELECT DISTINCT locked_by FROM objwatch.jobs "
+	    "WHERE state = 'running' AND starts_with(locked_by, $1)", 1, NULL,
+	    params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		free(prefix);
+		return;
+	}
+	for (i = 0; i < PQntuples(res); i++) {
+		owner = PQgetvalue(res, i, 0);
+		p = owner + strlen(prefix);
+		pid = strtol(p, NULL, 10);
+		/* Alive, or someone else's (EPERM): leave its lease. */
+		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		params[0] = owner;
+		upd = PQexecParams(conn, "UPDATE objwatch.jobs SET run_after = "
+		    "now() WHERE state = 'running' AND locked_by = $1", 1,
+		    NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(upd) == PGRES_COMMAND_OK &&
+		    atoi(PQcmdTuples(upd)) > 0)
+			log_info("released %s jobs of stopped process %ld",
+			    PQcmdTuples(upd), pid);
+		PQclear(upd);
+	}
+	PQclear(res);
+	free(prefix);
+}
+
 /* Start conf->workers worker threads; they run until *stop is set. */
 struct workers *
 workers_start(const struct config *conf, volatile sig_atomic_t *stop)
 {
 	struct workers	*pool;
-	char		 host[64];
 	int		 i;
 
 	pool = xcalloc(1, sizeof *pool);
@@ -224,15 +293,12 @@ workers_start(const struct config *conf, volatile sig_atomic_t *stop)
 	pool->n = conf->workers;
 	if (pipe2(pool->wake, O_CLOEXEC) == -1)
 		fatal("pipe2");
-	if (gethostname(host, sizeof host) == -1)
-		snprintf(host, sizeof host, "localhost");
-	host[sizeof host - 1] = '\0';
 	pool->w = xcalloc(pool->n, sizeof *pool->w);
 	for (i = 0; i < pool->n; i++) {
 		pool->w[i].pool = pool;
 		pool->w[i].index = i;
 		snprintf(pool->w[i].name, sizeof pool->w[i].name,
-		    "%s:%ld:%d", host, (long)getpid(), i);
+		    "%s:%ld:%d", worker_host(), (long)getpid(), i);
 		if (pthread_create(&pool->w[i].thread, NULL, worker_main,
 		    &pool->w[i]) != 0)
 			fatalx("cannot start worker thread %d", i);
