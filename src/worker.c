@@ -67,6 +67,30 @@ worker_process_bytes(const struct recipe *r, const void *data, size_t len,
 	return (0);
 }
 
+/*
+ * After a failed statement: if the connection broke (a database restart),
+ * connect again and return 0 so the caller repeats what it was recording;
+ * the job is still leased to this worker, so nothing else has taken it.
+ * Returns -1 when the failure was not the connection's, or on stop.
+ */
+static int
+worker_reconnect(struct worker *w, const char *cause)
+{
+	char	*why;
+
+	if (db_ok(w->conn))
+		return (-1);
+	log_warnx("worker %d: %s; reconnecting", w->index, cause);
+	PQfinish(w->conn);
+	if ((w->conn = db_connect_retry(w->pool->stop)) == NULL)
+		return (-1);
+	if (db_exec(w->conn, "LISTEN objwatch_jobs", &why) != 0) {
+		log_warnx("worker %d: %s", w->index, why);
+		free(why);
+	}
+	return (0);
+}
+
 static void
 worker_run_job(struct worker *w, struct claimed_job *job)
 {
@@ -121,26 +145,36 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	out.width = ij.width;
 	out.height = ij.height;
 	out.bytes = ij.outlen;
-	if (queue_complete(w->conn, w->name, job, r->hash, &out,
+	while (queue_complete(w->conn, w->name, job, r->hash, &out,
 	    &cause) != 0) {
+		if (worker_reconnect(w, cause) == 0) {
+			free(cause);
+			continue;
+		}
 		log_warnx("job %" PRId64 " ('%s', recipe '%s'): cannot record "
 		    "its completion: %s", job->id, job->key, job->recipe,
 		    cause);
 		free(cause);
-	} else
-		log_debug("job %" PRId64 ": '%s' -> '%s' (%dx%d, %zu bytes, "
-		    "%.0f ms)", job->id, job->key, location, ij.width,
-		    ij.height, ij.outlen, (now_monotonic() - t0) * 1000);
+		goto out;
+	}
+	log_debug("job %" PRId64 ": '%s' -> '%s' (%dx%d, %zu bytes, %.0f ms)",
+	    job->id, job->key, location, ij.width, ij.height, ij.outlen,
+	    (now_monotonic() - t0) * 1000);
 	goto out;
 
 failed:
 	log_warnx("job %" PRId64 " ('%s', recipe '%s') failed: %s: %s",
 	    job->id, job->key, job->recipe, error_class_name(err.cls),
 	    err.msg);
-	if (queue_fail(w->conn, w->name, job, &err, &cause) != 0) {
+	while (queue_fail(w->conn, w->name, job, &err, &cause) != 0) {
+		if (worker_reconnect(w, cause) == 0) {
+			free(cause);
+			continue;
+		}
 		log_warnx("job %" PRId64 ": cannot record its failure: %s",
 		    job->id, cause);
 		free(cause);
+		break;
 	}
 out:
 	job_error_clear(&err);
