@@ -239,6 +239,8 @@ int
 write_file_atomic(const char *path, const void *data, size_t len, char **cause)
 {
 	struct stat	 st;
+	const char	*base;
+	uint64_t	 hash;
 	char		*tmp, *slash, *dir;
 	const char	*p = data;
 	size_t		 off = 0;
@@ -259,8 +261,17 @@ write_file_atomic(const char *path, const void *data, size_t len, char **cause)
 	 * half-way leaves a file the retry of its job takes over, rather
 	 * than a stray that nothing ever removes.
 	 */
-	xasprintf(&tmp, "%s/.%s.objwatch-tmp", dir,
-	    slash == NULL ? path : slash + 1);
+	base = slash == NULL ? path : slash + 1;
+	if (strlen(base) + sizeof ".objwatch-tmp" + 1 <= NAME_MAX)
+		xasprintf(&tmp, "%s/.%s.objwatch-tmp", dir, base);
+	else {
+		/* A long name: the temporary one must fit in NAME_MAX too. */
+		for (hash = 14695981039346656037ULL; *base != '\0'; base++)
+			hash = (hash ^ (unsigned char)*base) *
+			    1099511628211ULL;
+		xasprintf(&tmp, "%s/.objwatch-%016llx.tmp", dir,
+		    (unsigned long long)hash);
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 	    0644);
 	if (fd == -1 && errno == EEXIST && unlink(tmp) == 0)

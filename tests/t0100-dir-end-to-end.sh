@@ -82,7 +82,7 @@ for row in $(sql "SELECT output || ':' || bytes FROM objwatch.results"); do
 done
 is "$bad" 0 "every output exists with the size its row records"
 is "$(find "$T/out" -type f | wc -l)" 6 "six files in the output folder"
-is "$(find "$T/out" -name '.*objwatch-*' | wc -l)" 0 \
+is "$(find "$T/out" -name '*objwatch-*' | wc -l)" 0 \
     "no temporary files are left"
 is "$(sql "SELECT count(*) FROM objwatch.objects WHERE key LIKE '%notes%'
 	OR key LIKE '%.part' OR key LIKE '%.tmp' OR key LIKE '.%'")" 0 \
