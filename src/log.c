@@ -22,6 +22,24 @@ static enum log_level	 log_max = LOG_LEVEL_INFO;
 static int		 log_json;
 static int		 log_fd = STDERR_FILENO;
 
+/* What the calling thread is working on, for JSON logs. */
+static __thread const char	*log_ctx_source;
+static __thread const char	*log_ctx_key;
+static __thread long long	 log_ctx_job;
+
+/*
+ * Say what this thread is working on (NULL source: nothing): JSON log
+ * lines then carry source, key and job fields, so one job's lines can be
+ * picked out of a busy log.
+ */
+void
+log_context(const char *source, const char *key, long long job)
+{
+	log_ctx_source = source;
+	log_ctx_key = key;
+	log_ctx_job = job;
+}
+
 static const char *const log_names[] = { "error", "warning", "info", "debug" };
 
 /*
@@ -105,8 +123,22 @@ log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		off = snprintf(line, sizeof line,
 		    "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"message\":\"",
 		    stamp, ts.tv_nsec / 1000000, log_names[level]);
-		log_json_string(line, sizeof line - 4, &off, msg);
-		off += snprintf(line + off, sizeof line - off, "\"}\n");
+		log_json_string(line, sizeof line - 600, &off, msg);
+		if (log_ctx_source != NULL) {
+			off += snprintf(line + off, sizeof line - off,
+			    "\",\"source\":\"");
+			log_json_string(line, sizeof line - 300, &off,
+			    log_ctx_source);
+			off += snprintf(line + off, sizeof line - off,
+			    "\",\"key\":\"");
+			log_json_string(line, sizeof line - 40, &off,
+			    log_ctx_key);
+			off += snprintf(line + off, sizeof line - off,
+			    "\",\"job\":%lld", log_ctx_job);
+			off += snprintf(line + off, sizeof line - off, "}\n");
+		} else
+			off += snprintf(line + off, sizeof line - off,
+			    "\"}\n");
 	} else {
 		off = snprintf(line, sizeof line, "%s.%03ldZ %s: %s\n", stamp,
 		    ts.tv_nsec / 1000000, log_names[level], msg);

@@ -234,7 +234,9 @@ worker_main(void *arg)
 			continue;
 		}
 		if (got) {
+			log_context(job.source, job.key, job.id);
 			worker_run_job(w, &job);
+			log_context(NULL, NULL, 0);
 			claimed_job_clear(&job);
 			continue;
 		}
