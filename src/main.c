@@ -147,6 +147,8 @@ load_config(void)
 		path = getenv("OBJWATCH_CONFIG");
 	if (path == NULL || *path == '\0')
 		path = SYSCONFDIR "/objwatch/objwatch.conf";
+	/* Steps check what they can against libvips (AVIF, marks). */
+	images_init("objwatch");
 	if ((conf = config_load(path, &errors)) == NULL) {
 		for (i = 0; i < errors.n; i++)
 			fprintf(stderr, "%s\n", errors.v[i]);
@@ -168,7 +170,7 @@ cmd_run(int argc, char **argv)
 	PGconn			*conn;
 	sigset_t		 set;
 	char			*cause = NULL;
-	int			 sig;
+	int			 sig, njobs;
 
 	if (command_options(&commands[0], argc, argv) != argc) {
 		command_help(&commands[0], stderr);
@@ -195,6 +197,11 @@ cmd_run(int argc, char **argv)
 		PQfinish(conn);
 		db_teardown();
 		fatalx("cannot migrate the database: %s", cause);
+	}
+	if (queue_reprocess(conn, conf, &njobs, &cause) != 0) {
+		PQfinish(conn);
+		db_teardown();
+		fatalx("cannot queue reprocessing: %s", cause);
 	}
 	PQfinish(conn);
 

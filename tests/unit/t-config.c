@@ -163,8 +163,8 @@ main(void)
 	expect_error(GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
 	    "widht=256 | save\noutput = dir:out/{key}.{ext}\n",
 	    "c.conf:6: recipe 'thumbs': step 'thumbnail': unknown parameter "
-	    "'widht' (expected width, height, fit, crop, enlarge, "
-	    "autorotate, background)", "unknown step parameter");
+	    "'widht' (expected width, height, fit, crop, focus, "
+	    "enlarge, autorotate, background, pages)", "unknown step parameter");
 	expect_error(GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
 	    "width=256 | save\nsteps = save\noutput = dir:out/{key}.{ext}\n",
 	    "c.conf:7: 'steps' is set twice in [recipe.thumbs]",
@@ -199,7 +199,8 @@ main(void)
 	    "c.conf:4: unknown section 'foo' (expected objwatch, source.NAME "
 	    "or recipe.NAME)\n"
 	    "c.conf:11: recipe 'thumbs': unknown step 'thumb' (expected one "
-	    "of: thumbnail, save)", "every error is reported, in order");
+	    "of: thumbnail, crop, watermark, save, info)",
+	    "every error is reported, in order");
 	expect_error("[objwatch]\nthis line is not ini\n" GOOD_SOURCE
 	    GOOD_RECIPE, "c.conf:2: cannot parse this line (expected "
 	    "[section], key = value or a ; comment)", "a line that is not "
