@@ -296,8 +296,9 @@ queue_complete(PGconn *conn, const char *worker_name,
 	PGresult	*res;
 	char		 id[32], w[16], h[16], bytes[32];
 	const char	*params[9];
+	int		 bare = (out == NULL);
 
-	if (out == NULL)
+	if (bare)
 		out = &none;
 	snprintf(id, sizeof id, "%" PRId64, job->id);
 	snprintf(w, sizeof w, "%d", out->width);
@@ -312,7 +313,7 @@ queue_complete(PGconn *conn, const char *worker_name,
 	params[6] = h;
 	params[7] = bytes;
 	params[8] = recipe_hash;
-	if (out == NULL)
+	if (bare)
 		res = PQexecParams(conn, complete_bare_sql, 2, NULL, params,
 		    NULL, NULL, 0);
 	else
