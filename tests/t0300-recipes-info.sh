@@ -6,7 +6,7 @@
 # job with class limit and a message naming the limit, the value and the
 # key, while the object's other recipes still run.
 . "$SRCDIR/tests/lib.sh"
-plan 13
+plan 15
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/stage" "$T/out"
@@ -101,3 +101,12 @@ is "$(vipsheader -f vips-loader "$T/out/square/logo.webp")" "webpload" \
 
 ow_stop
 ok $? "objwatch stops cleanly"
+
+# objwatch process gives the daemon's bytes, watermark and all.
+"$OBJWATCH" process -c "$T/ow.conf" square "$T/in/cam.jpg" "$T/p.webp" \
+    2>/dev/null
+cmp -s "$T/p.webp" "$T/out/square/cam.webp"
+ok $? "process and the daemon write the same bytes for the square recipe"
+json=$("$OBJWATCH" process -c "$T/ow.conf" meta "$T/in/logo.png" - 2>/dev/null)
+is "$(sql "SELECT info = '$json'::jsonb FROM objwatch.objects
+	WHERE key = 'logo.png'")" t "process of an info recipe prints the info"
