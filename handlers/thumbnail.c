@@ -165,6 +165,11 @@ thumbnail_parse(struct step *st, char **cause)
 		}
 		t->pages = (int)l;
 	}
+	if (t->focus && t->pages != 1) {
+		xasprintf(cause, "parameter 'focus' cuts one frame: it cannot "
+		    "be used with 'pages'");
+		return (-1);
+	}
 	if (t->fit != FIT_INSIDE && (t->width == 0 || t->height == 0)) {
 		xasprintf(cause, "fit=%s needs both width and height",
 		    fits[t->fit]);
@@ -237,7 +242,7 @@ thumbnail_run(const struct step *st, struct image_job *job)
 	VipsInteresting		 crop;
 	char			 options[64];
 	int			 width, height, in_w, in_h, frames, rc;
-	int			 t_box_w = 0, t_box_h = 0;
+	int			 box_w = 0, box_h = 0;
 	double			 s;
 
 	if ((frames = thumbnail_frames(t, job)) == -1)
@@ -270,10 +275,10 @@ thumbnail_run(const struct step *st, struct image_job *job)
 		crop = VIPS_INTERESTING_NONE;
 		size = VIPS_SIZE_BOTH;
 		if ((double)in_w * height > (double)in_h * width) {
-			t_box_w = width;
+			box_w = width;
 			width = VIPS_MAX_COORD;
 		} else {
-			t_box_h = height;
+			box_h = height;
 			height = VIPS_MAX_COORD;
 		}
 	}
@@ -300,8 +305,8 @@ thumbnail_run(const struct step *st, struct image_job *job)
 	}
 	if (t->fit == FIT_COVER && t->focus) {
 		rc = thumbnail_focus_cut(t, out,
-		    width == VIPS_MAX_COORD ? t_box_w : width,
-		    height == VIPS_MAX_COORD ? t_box_h : height, &cut);
+		    width == VIPS_MAX_COORD ? box_w : width,
+		    height == VIPS_MAX_COORD ? box_h : height, &cut);
 		g_object_unref(out);
 		if (rc != 0) {
 			image_job_fail(job, ERROR_DECODE, "crop");

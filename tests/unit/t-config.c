@@ -68,7 +68,7 @@ main(void)
 	struct config	*conf;
 	char		*want, *got;
 
-	plan(51);
+	plan(65);
 	if (VIPS_INIT("t-config") != 0)
 		return (1);
 	if (mkdtemp(dir) == NULL || chdir(dir) != 0)
@@ -208,6 +208,46 @@ main(void)
 	expect_error("[source.photos]\npath = in\nrecipes = thumbs\n"
 	    GOOD_RECIPE, "c.conf:1: source 'photos' has no 'type' (dir or "
 	    "s3)", "a source without a type");
+
+	/* Admission limits: [objwatch] defaults, recipes override. */
+	conf = load("[objwatch]\nmax_pixels = 1000\nmax_input_bytes = 2M\n"
+	    GOOD_SOURCE GOOD_RECIPE "max_pages = 4\nreprocess = yes\n"
+	    "[recipe.meta]\nsteps = info\n", &errors);
+	ok(conf != NULL, "limits and an info recipe load");
+	if (conf != NULL) {
+		struct recipe	*r = config_find_recipe(conf, "thumbs");
+		struct recipe	*m = config_find_recipe(conf, "meta");
+
+		ok(r->max_pixels == 1000 && r->max_input_bytes == 2097152,
+		    "a recipe takes [objwatch]'s limits");
+		ok(r->max_pages == 4 && r->reprocess == 1,
+		    "and sets its own");
+		ok(m->max_pages == 1 && conf->max_pages == 1,
+		    "max_pages defaults to 1");
+		ok(m->writes == 0 && r->writes == 1,
+		    "an info recipe writes nothing and needs no output");
+	}
+	config_free(conf);
+	conf = load(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE, &errors);
+	ok(conf != NULL && conf->max_pixels == 50000000 &&
+	    conf->max_input_bytes == 104857600 &&
+	    conf->recipes[0]->max_pixels == 50000000,
+	    "defaults: 50 MP, 100 MB");
+	config_free(conf);
+	expect_error(GOOD_MAIN "max_pixels = 50MP\n" GOOD_SOURCE GOOD_RECIPE,
+	    "c.conf:3: 'max_pixels' must be a whole number of at least 1, "
+	    "not '50MP'", "a bad max_pixels");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE
+	    "max_input_bytes = lots\n", "c.conf:10: 'max_input_bytes' must "
+	    "be a size such as 1048576, 512k, 16MB or 2GiB, not 'lots'",
+	    "a bad max_input_bytes");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "reprocess = always\n",
+	    "c.conf:10: 'reprocess' must be yes or no, not 'always'",
+	    "a bad reprocess");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.meta]\n"
+	    "steps = info\noutput = dir:out/{key}.json\n", "c.conf:12: "
+	    "recipe 'meta': 'output' does not apply: its only step, info, "
+	    "writes no file", "an info recipe with an output");
 
 	/* The file itself missing. */
 	strv_clear(&errors);

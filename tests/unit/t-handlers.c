@@ -299,6 +299,9 @@ test_parse_errors(void)
 	bad("thumbnail width=9 height=9 fit=cover focus=0.5,0.5 "
 	    "crop=attention | save", "recipe 'r': step 'thumbnail': "
 	    "parameters 'focus' and 'crop' cannot be used together: give one");
+	bad("thumbnail width=9 height=9 fit=cover focus=0,0 pages=all | save",
+	    "recipe 'r': step 'thumbnail': parameter 'focus' cuts one frame: "
+	    "it cannot be used with 'pages'");
 	bad("thumbnail width=9 pages=some | save", "recipe 'r': step "
 	    "'thumbnail': parameter 'pages' must be all or a whole number from "
 	    "1 to 10000, not 'some'");
