@@ -234,6 +234,8 @@ struct recipe {
 int	 recipe_parse_steps(struct recipe *, char **cause);
 void	 recipe_free_steps(struct recipe *);
 int	 recipe_run(const struct recipe *, struct image_job *);
+int	 recipe_admit_size(const struct recipe *, const char *name,
+	     long long size, struct job_error *);
 void	 image_job_clear(struct image_job *);
 void	 images_init(const char *argv0);
 char	*image_error(void);
@@ -340,6 +342,7 @@ struct claimed_job {
 	int		 attempts;
 	int		 max_attempts;
 	int		 need_info;	/* the object has no info yet */
+	int64_t		 size;		/* as listed, -1 when unknown */
 };
 
 struct job_output {

@@ -187,7 +187,8 @@ static const char claim_sql[] =
 	"  FOR UPDATE SKIP LOCKED LIMIT 1"
 	") "
 	"RETURNING j.id, j.object_id, o.source, o.key, o.version, j.recipe,"
-	"    j.recipe_hash, j.attempts, j.max_attempts, o.info IS NULL";
+	"    j.recipe_hash, j.attempts, j.max_attempts, o.info IS NULL,"
+	"    coalesce(o.size, -1)";
 
 /*
  * A running job whose lease ran out after its last attempt: its worker died
@@ -242,6 +243,7 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	job->attempts = atoi(PQgetvalue(res, 0, 7));
 	job->max_attempts = atoi(PQgetvalue(res, 0, 8));
 	job->need_info = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
+	job->size = strtoll(PQgetvalue(res, 0, 10), NULL, 10);
 	PQclear(res);
 	return (0);
 }

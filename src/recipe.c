@@ -393,6 +393,27 @@ image_job_fail(struct image_job *job, enum error_class cls, const char *what)
 }
 
 /*
+ * Admission by size alone, before the bytes are read where the size is
+ * known (the worker) and again on the bytes themselves (recipe_run).
+ */
+int
+recipe_admit_size(const struct recipe *r, const char *name, long long size,
+    struct job_error *err)
+{
+	long long	 max_bytes;
+
+	max_bytes = r->max_input_bytes > 0 ? r->max_input_bytes :
+	    DEFAULT_MAX_INPUT_BYTES;
+	if (size <= max_bytes)
+		return (0);
+	job_error_set(err, ERROR_LIMIT, 0, "'%s' is %lld bytes, over the "
+	    "limit max_input_bytes = %lld of recipe '%s'; raise "
+	    "max_input_bytes in [recipe.%s] or [objwatch] to accept it", name,
+	    size, max_bytes, r->name, r->name);
+	return (-1);
+}
+
+/*
  * Admission: read the header only (libvips loads lazily, so no pixel is
  * decoded here) and refuse what is over the recipe's limits before a
  * decoder allocates anything for it.
@@ -451,22 +472,13 @@ int
 recipe_run(const struct recipe *r, struct image_job *job)
 {
 	const char	*loader, *what;
-	long long	 max_bytes;
 	size_t		 i;
 	int		 blocked;
 
 	job->recipe = r->name;
 	job->max_pages = r->max_pages > 0 ? r->max_pages : DEFAULT_MAX_PAGES;
-	max_bytes = r->max_input_bytes > 0 ? r->max_input_bytes :
-	    DEFAULT_MAX_INPUT_BYTES;
-	if ((long long)job->inlen > max_bytes) {
-		job_error_set(&job->error, ERROR_LIMIT, 0, "'%s' is %zu bytes, "
-		    "over the limit max_input_bytes = %lld of recipe '%s'; "
-		    "raise max_input_bytes in [recipe.%s] or [objwatch] to "
-		    "accept it", job->in_name, job->inlen, max_bytes, r->name,
-		    r->name);
+	if (recipe_admit_size(r, job->in_name, job->inlen, &job->error) != 0)
 		return (-1);
-	}
 	if (job->inlen == 0) {
 		job_error_set(&job->error, ERROR_DECODE, 0, "'%s' is empty "
 		    "(0 bytes)", job->in_name);

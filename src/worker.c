@@ -117,6 +117,10 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		    "longer configured", job->recipe);
 		goto failed;
 	}
+	/* Too large to read at all: refused on its listed size. */
+	if (job->size >= 0 &&
+	    recipe_admit_size(r, job->key, job->size, &err) != 0)
+		goto failed;
 	if (source_fetch(src, job, &data, &len, &err) != 0)
 		goto failed;
 	if (job->need_info)

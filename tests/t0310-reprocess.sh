@@ -3,9 +3,9 @@
 # made, with new job rows at its new hash (the old rows stay), only when it
 # says reprocess = yes; a recipe without it is left alone, and a restart
 # with nothing changed queues nothing. Also: [objwatch] max_input_bytes is
-# every recipe's default, and refuses with class limit.
+# every recipe's default, and refuses with class limit before reading.
 . "$SRCDIR/tests/lib.sh"
-plan 10
+plan 11
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
@@ -49,6 +49,10 @@ is "$(sql "SELECT error FROM objwatch.results
 	WHERE key = 'big.jpg' AND recipe = 'again'")" \
     "limit: 'big.jpg' is $size bytes, over the limit max_input_bytes = 204800 of recipe 'again'; raise max_input_bytes in [recipe.again] or [objwatch] to accept it" \
     "max_input_bytes from [objwatch] refuses a larger input"
+is "$(sql "SELECT key, info IS NULL FROM objwatch.objects ORDER BY key")" \
+"big.jpg|t
+x.jpg|f
+y.jpg|f" "on its listed size, before it is read: no info was taken from it"
 old=$(sql "SELECT DISTINCT recipe_hash FROM objwatch.jobs WHERE recipe = 'again'")
 
 # The same recipes with other steps.
