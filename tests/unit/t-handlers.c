@@ -349,6 +349,8 @@ test_thumbnail(void)
 	    jpeg, jlen, "1280x1280 jpeg", "enlarge=yes fills a larger box");
 	RUN("thumbnail width=640 height=640 fit=cover focus=0.2,0.8 | save",
 	    jpeg, jlen, "480x480 jpeg", "focus with a smaller input");
+	RUN("thumbnail width=300 height=200 fit=cover crop=entropy | save",
+	    jpeg, jlen, "300x200 jpeg", "cover with an entropy crop");
 	RUN("thumbnail width=300 height=100 fit=cover focus=0.5,0.1 | save",
 	    jpeg, jlen, "300x100 jpeg", "focus gives the box exactly");
 	RUN("thumbnail width=100 height=300 fit=cover focus=0.9,0.5 | save",
@@ -838,6 +840,15 @@ test_info_and_limits(void)
 	is_str(res.what, "30x20 webp", "within max_pages: every frame");
 	ok(res.image != NULL && vips_image_get_n_pages(res.image) == 3,
 	    "the WebP is animated, 3 frames");
+	result_clear(&res);
+	run_limits("thumbnail width=30 pages=2 | save format=webp", buf, len,
+	    0, 2, &res);
+	ok(res.image != NULL && vips_image_get_n_pages(res.image) == 2,
+	    "pages=2: two frames");
+	result_clear(&res);
+	run_limits("thumbnail width=30 pages=all | save format=jpeg", buf, len,
+	    0, 3, &res);
+	is_str(res.what, "30x20 jpeg", "JPEG takes the first of the frames");
 	result_clear(&res);
 	g_free(buf);
 }
