@@ -245,9 +245,6 @@ watermark_run(const struct step *st, struct image_job *job)
 	VipsImage		*base = job->image, *mark, *out;
 	int			 W, H, x, y, dx, dy, had_alpha;
 	const char		*g;
-	static const char *const names[] = { "centre", "north", "north-east",
-	    "east", "south-east", "south", "south-west", "west",
-	    "north-west" };
 
 	if (base->Type != VIPS_INTERPRETATION_sRGB) {
 		if (vips_colourspace(base, &t[0], VIPS_INTERPRETATION_sRGB,
@@ -270,7 +267,7 @@ watermark_run(const struct step *st, struct image_job *job)
 	} else {
 		gravity_place(m->gravity, W, H, mark->Xsize, mark->Ysize, &x,
 		    &y);
-		g = names[m->gravity];
+		g = gravity_name(m->gravity);
 		dx = m->x_pc ? (int)lround(m->x * W / 100.0) : (int)m->x;
 		dy = m->y_pc ? (int)lround(m->y * H / 100.0) : (int)m->y;
 		if (strstr(g, "west") != NULL)

@@ -276,6 +276,13 @@ step_arg_gravity(struct step *st, const char *key, int def, int *out,
 	return (step_arg_choice(st, key, gravities, def, out, cause));
 }
 
+/* The name of a gravity read by step_arg_gravity. */
+const char *
+gravity_name(int gravity)
+{
+	return (gravities[gravity]);
+}
+
 /*
  * Where a w x h box goes inside an outer_w x outer_h one at a gravity: its
  * top-left corner.
