@@ -2,17 +2,31 @@
  * thumbnail: load and shrink in one go.
  *
  *	thumbnail width=256 height=256 fit=inside|cover|fill|contain
- *	    crop=centre|attention|entropy enlarge=no autorotate=yes
- *	    background=255,255,255
+ *	    crop=centre|attention|entropy focus=0.5,0.3 enlarge=no
+ *	    autorotate=yes background=255,255,255 pages=1|N|all
  *
  * Always vips_thumbnail_buffer, so JPEG and WebP decode at a fraction of
  * their size (shrink-on-load) instead of being decoded whole and resized.
  * fit=inside keeps the whole image inside the box; cover fills the box and
  * crops the overflow (where crop says); fill stretches to the box; contain
  * fits inside and pads to the box with background.
+ *
+ * With fit=cover and enlarge=no, an input smaller than the box gives the
+ * largest output of the box's aspect ratio it can (a 640x480 input in a
+ * 640x640 box gives 480x480), as imgproxy does, rather than an output of
+ * the input's shape. focus=x,y (0..1 of the width and height) places a
+ * cover crop around a fixed point instead of where crop says: libvips has
+ * no focal point, so the image is shrunk to cover the box and the box cut
+ * around the point, clamped to the image.
+ *
+ * An animated input gives its first frame; pages=N or all decodes that
+ * many frames (kept by save format=webp, the first taken otherwise), and
+ * more frames than the recipe's max_pages are refused before decoding.
  */
 #include "config.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +51,10 @@ struct thumbnail {
 	int		 autorotate;
 	double		 background[4];
 	int		 nbackground;
+	int		 focus;		/* focus_x, focus_y are set */
+	double		 focus_x;
+	double		 focus_y;
+	int		 pages;		/* -1: all */
 };
 
 static const char *const fits[] = { "inside", "cover", "fill", "contain",
@@ -70,8 +88,10 @@ static int
 thumbnail_parse(struct step *st, char **cause)
 {
 	struct thumbnail	*t;
-	const char		*bg;
-	int			 crop;
+	const char		*bg, *v;
+	char			*end;
+	long			 l;
+	int			 crop, n;
 
 	t = xcalloc(1, sizeof *t);
 	st->data = t;
@@ -112,6 +132,44 @@ thumbnail_parse(struct step *st, char **cause)
 		    "fit=cover");
 		return (-1);
 	}
+	if ((v = step_arg(st, "focus")) != NULL) {
+		if (sscanf(v, "%lf,%lf%n", &t->focus_x, &t->focus_y,
+		    &n) != 2 || v[n] != '\0' || t->focus_x < 0 ||
+		    t->focus_x > 1 || t->focus_y < 0 || t->focus_y > 1) {
+			xasprintf(cause, "parameter 'focus' must be x,y with "
+			    "each from 0 to 1 (0.5,0.5 is the centre), not "
+			    "'%s'", v);
+			return (-1);
+		}
+		if (t->fit != FIT_COVER) {
+			xasprintf(cause, "parameter 'focus' only applies "
+			    "with fit=cover");
+			return (-1);
+		}
+		if (crop != -1) {
+			xasprintf(cause, "parameters 'focus' and 'crop' "
+			    "cannot be used together: give one");
+			return (-1);
+		}
+		t->focus = 1;
+	}
+	t->pages = 1;
+	if ((v = step_arg(st, "pages")) != NULL && strcmp(v, "all") == 0)
+		t->pages = -1;
+	else if (v != NULL) {
+		l = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || l < 1 || l > 10000) {
+			xasprintf(cause, "parameter 'pages' must be all or a "
+			    "whole number from 1 to 10000, not '%s'", v);
+			return (-1);
+		}
+		t->pages = (int)l;
+	}
+	if (t->focus && t->pages != 1) {
+		xasprintf(cause, "parameter 'focus' cuts one frame: it cannot "
+		    "be used with 'pages'");
+		return (-1);
+	}
 	if (t->fit != FIT_INSIDE && (t->width == 0 || t->height == 0)) {
 		xasprintf(cause, "fit=%s needs both width and height",
 		    fits[t->fit]);
@@ -135,41 +193,126 @@ thumbnail_parse(struct step *st, char **cause)
 	return (0);
 }
 
+/* How many frames to decode, or -1 with the job failed (class limit). */
+static int
+thumbnail_frames(const struct thumbnail *t, struct image_job *job)
+{
+	int	 want;
+
+	if (job->in_pages <= 1 || t->pages == 1)
+		return (1);
+	want = (t->pages == -1 || t->pages > job->in_pages) ?
+	    job->in_pages : t->pages;
+	if (want > job->max_pages) {
+		job_error_set(&job->error, ERROR_LIMIT, 0, "'%s' has %d "
+		    "frames and step 'thumbnail' asks for %d, over the limit "
+		    "max_pages = %d of recipe '%s'; raise max_pages in "
+		    "[recipe.%s] or [objwatch] to accept it", job->in_name,
+		    job->in_pages, want, job->max_pages, job->recipe,
+		    job->recipe);
+		return (-1);
+	}
+	return (want);
+}
+
+/*
+ * Cut a box_w x box_h box out of an image that covers it, around the focal
+ * point, clamped so the box stays inside.
+ */
+static int
+thumbnail_focus_cut(const struct thumbnail *t, VipsImage *in, int box_w,
+    int box_h, VipsImage **out)
+{
+	int	 w = VIPS_MIN(box_w, in->Xsize), h = VIPS_MIN(box_h, in->Ysize);
+	int	 x, y;
+
+	x = (int)lround(t->focus_x * in->Xsize - w / 2.0);
+	y = (int)lround(t->focus_y * in->Ysize - h / 2.0);
+	x = VIPS_CLIP(0, x, in->Xsize - w);
+	y = VIPS_CLIP(0, y, in->Ysize - h);
+	return (vips_extract_area(in, out, x, y, w, h, NULL));
+}
+
 static int
 thumbnail_run(const struct step *st, struct image_job *job)
 {
 	const struct thumbnail	*t = st->data;
-	VipsImage		*out = NULL, *padded;
+	VipsImage		*out = NULL, *padded, *cut;
 	VipsSize		 size;
-	int			 width, height, rc;
+	VipsInteresting		 crop;
+	char			 options[64];
+	int			 width, height, in_w, in_h, frames, rc;
+	int			 box_w = 0, box_h = 0;
+	double			 s;
 
+	if ((frames = thumbnail_frames(t, job)) == -1)
+		return (-1);
 	width = t->width ? t->width : VIPS_MAX_COORD;
 	height = t->height ? t->height : VIPS_MAX_COORD;
 	size = t->enlarge ? VIPS_SIZE_BOTH : VIPS_SIZE_DOWN;
 	if (t->fit == FIT_FILL)
 		size = VIPS_SIZE_FORCE;
+	crop = t->fit == FIT_COVER ? t->crop : VIPS_INTERESTING_NONE;
 
+	/* The input as it will stand: EXIF 5 to 8 swap the sides. */
+	in_w = job->in_width;
+	in_h = job->in_height;
+	if (t->autorotate && job->in_orientation >= 5 &&
+	    job->in_orientation <= 8) {
+		in_w = job->in_height;
+		in_h = job->in_width;
+	}
+	if (t->fit == FIT_COVER && !t->enlarge && in_w > 0 && in_h > 0) {
+		s = VIPS_MIN(1.0, VIPS_MIN((double)in_w / width,
+		    (double)in_h / height));
+		if (s < 1.0) {
+			width = VIPS_MAX(1, (int)lround(width * s));
+			height = VIPS_MAX(1, (int)lround(height * s));
+		}
+	}
+	if (t->fit == FIT_COVER && t->focus && in_w > 0 && in_h > 0) {
+		/* Shrink so the image covers the box, then cut. */
+		crop = VIPS_INTERESTING_NONE;
+		size = VIPS_SIZE_BOTH;
+		if ((double)in_w * height > (double)in_h * width) {
+			box_w = width;
+			width = VIPS_MAX_COORD;
+		} else {
+			box_h = height;
+			height = VIPS_MAX_COORD;
+		}
+	}
+
+	/* Only multi-page loaders take n; the default is the first page. */
+	if (frames > 1)
+		snprintf(options, sizeof options, "fail_on=truncated,n=%d",
+		    frames);
+	else
+		snprintf(options, sizeof options, "fail_on=truncated");
 	if (job->image != NULL) {
 		rc = vips_thumbnail_image(job->image, &out, width,
 		    "height", height, "size", size,
-		    "no_rotate", !t->autorotate,
-		    "crop", t->fit == FIT_COVER ? t->crop :
-		    VIPS_INTERESTING_NONE, NULL);
+		    "no_rotate", !t->autorotate, "crop", crop, NULL);
 	} else {
 		rc = vips_thumbnail_buffer((void *)job->in, job->inlen, &out,
 		    width, "height", height, "size", size,
-		    "no_rotate", !t->autorotate,
-		    "crop", t->fit == FIT_COVER ? t->crop :
-		    VIPS_INTERESTING_NONE,
-		    "option_string", "fail_on=truncated", NULL);
+		    "no_rotate", !t->autorotate, "crop", crop,
+		    "option_string", options, NULL);
 	}
 	if (rc != 0) {
-		char	*why = image_error();
-
-			job_error_set(&job->error, ERROR_DECODE, 0,
-		    "cannot decode '%s': %s", job->in_name, why);
-			free(why);
+		image_job_fail(job, ERROR_DECODE, "decode");
 		return (-1);
+	}
+	if (t->fit == FIT_COVER && t->focus) {
+		rc = thumbnail_focus_cut(t, out,
+		    width == VIPS_MAX_COORD ? box_w : width,
+		    height == VIPS_MAX_COORD ? box_h : height, &cut);
+		g_object_unref(out);
+		if (rc != 0) {
+			image_job_fail(job, ERROR_DECODE, "crop");
+			return (-1);
+		}
+		out = cut;
 	}
 	if (t->fit == FIT_CONTAIN && (out->Xsize != width ||
 	    out->Ysize != height)) {
@@ -193,11 +336,7 @@ thumbnail_run(const struct step *st, struct image_job *job)
 		vips_area_unref(VIPS_AREA(bg));
 		g_object_unref(out);
 		if (rc != 0) {
-			char	*why = image_error();
-
-			job_error_set(&job->error, ERROR_DECODE, 0,
-			    "cannot pad '%s': %s", job->in_name, why);
-			free(why);
+			image_job_fail(job, ERROR_DECODE, "pad");
 			return (-1);
 		}
 		out = padded;
@@ -216,7 +355,8 @@ thumbnail_free(void *data)
 
 const struct handler handler_thumbnail = {
 	.name = "thumbnail",
-	.usage = "width, height, fit, crop, enlarge, autorotate, background",
+	.usage = "width, height, fit, crop, focus, enlarge, autorotate, "
+	    "background, pages",
 	.flags = HANDLER_LOADS,
 	.parse = thumbnail_parse,
 	.run = thumbnail_run,

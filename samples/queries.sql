@@ -53,3 +53,14 @@ GROUP BY j.recipe;
 SELECT key, version, seen_at, deleted_at
 FROM objwatch.objects
 ORDER BY key, seen_at;
+
+-- What the images are: size, camera and date (from their headers).
+SELECT key, width, height, format, make, model, taken_at, latitude, longitude
+FROM objwatch.images
+ORDER BY taken_at NULLS LAST
+LIMIT 20;
+
+-- Objects taken with a given camera (info is jsonb on objects).
+SELECT key, info->>'taken_at' AS taken_at
+FROM objwatch.objects
+WHERE info->>'model' = 'DSC-RX100M4';

@@ -16,7 +16,7 @@ cd "$top/samples"
 mkdir -p incoming
 "$objwatch" check -c "$conf" >/dev/null
 cp images/* incoming/
-want=$(( $(ls images | wc -l) * 2 ))	# two recipes
+want=$(( $(ls images | wc -l) * 3 ))	# three recipes
 
 echo "== objwatch run -c samples/objwatch.conf"
 "$objwatch" run -c "$conf" &

@@ -45,7 +45,10 @@ enum key_type {
 	KEY_DURATION,
 	KEY_LIST,	/* whitespace-separated words, joined over lines */
 	KEY_STEPS,	/* joined over lines with a space */
-	KEY_ENUM
+	KEY_ENUM,
+	KEY_COUNT,	/* a whole number >= 1, as long long */
+	KEY_SIZE,	/* bytes: 1048576, 512k, 16MB, 2GiB; long long */
+	KEY_BOOL	/* yes or no, as int */
 };
 
 struct config_key {
@@ -95,6 +98,21 @@ static const struct config_key config_keys[] = {
 	  offsetof(struct source, recipe_names), 0, 0, NULL,
 	  offsetof(struct source, recipes_line) },
 
+	{ SECTION_MAIN, "max_pixels", KEY_COUNT,
+	  offsetof(struct config, max_pixels), 0, 0, NULL, NO_LINE },
+	{ SECTION_MAIN, "max_input_bytes", KEY_SIZE,
+	  offsetof(struct config, max_input_bytes), 0, 0, NULL, NO_LINE },
+	{ SECTION_MAIN, "max_pages", KEY_INT,
+	  offsetof(struct config, max_pages), 1, 10000, NULL, NO_LINE },
+
+	{ SECTION_RECIPE, "max_pixels", KEY_COUNT,
+	  offsetof(struct recipe, max_pixels), 0, 0, NULL, NO_LINE },
+	{ SECTION_RECIPE, "max_input_bytes", KEY_SIZE,
+	  offsetof(struct recipe, max_input_bytes), 0, 0, NULL, NO_LINE },
+	{ SECTION_RECIPE, "max_pages", KEY_INT,
+	  offsetof(struct recipe, max_pages), 1, 10000, NULL, NO_LINE },
+	{ SECTION_RECIPE, "reprocess", KEY_BOOL,
+	  offsetof(struct recipe, reprocess), 0, 0, NULL, NO_LINE },
 	{ SECTION_RECIPE, "steps", KEY_STEPS,
 	  offsetof(struct recipe, steps_text), 0, 0, NULL,
 	  offsetof(struct recipe, steps_line) },
@@ -220,6 +238,8 @@ config_set(struct config_parse *cp, const struct config_key *k,
 	char		*base = cp->target, **sp, *joined;
 	struct strv	*sv;
 	long		 l;
+	long long	 ll;
+	uint64_t	 u64;
 	char		*end;
 	double		 d;
 	size_t		 i;
@@ -250,6 +270,34 @@ config_set(struct config_parse *cp, const struct config_key *k,
 		}
 		*(int *)(base + k->offset) = (int)l;
 		return (0);
+	case KEY_COUNT:
+		errno = 0;
+		ll = strtoll(value, &end, 10);
+		if (*value == '\0' || *end != '\0' || errno != 0 || ll < 1) {
+			config_error(cp, cp->line, "'%s' must be a whole "
+			    "number of at least 1, not '%s'", k->name, value);
+			return (-1);
+		}
+		*(long long *)(base + k->offset) = ll;
+		return (0);
+	case KEY_SIZE:
+		if (parse_size(value, &u64) != 0 || u64 == 0 ||
+		    u64 > LLONG_MAX) {
+			config_error(cp, cp->line, "'%s' must be a size such "
+			    "as 1048576, 512k, 16MB or 2GiB, not '%s'", k->name,
+			    value);
+			return (-1);
+		}
+		*(long long *)(base + k->offset) = (long long)u64;
+		return (0);
+	case KEY_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+			*(int *)(base + k->offset) = (*value == 'y');
+			return (0);
+		}
+		config_error(cp, cp->line, "'%s' must be yes or no, not '%s'",
+		    k->name, value);
+		return (-1);
 	case KEY_DURATION:
 		if (parse_duration(value, &d) != 0 || d <= 0) {
 			config_error(cp, cp->line, "'%s' must be a duration "
@@ -381,14 +429,35 @@ config_resolve(struct config_parse *cp)
 	if (conf->listen == NULL)
 		conf->listen = xstrdup("127.0.0.1:9780");
 
+	if (conf->max_pixels == 0)
+		conf->max_pixels = DEFAULT_MAX_PIXELS;
+	if (conf->max_input_bytes == 0)
+		conf->max_input_bytes = DEFAULT_MAX_INPUT_BYTES;
+	if (conf->max_pages == 0)
+		conf->max_pages = DEFAULT_MAX_PAGES;
+
 	for (i = 0; i < conf->nrecipes; i++) {
 		r = conf->recipes[i];
+		if (r->max_pixels == 0)
+			r->max_pixels = conf->max_pixels;
+		if (r->max_input_bytes == 0)
+			r->max_input_bytes = conf->max_input_bytes;
+		if (r->max_pages == 0)
+			r->max_pages = conf->max_pages;
+		r->dir = conf->dir;
 		if (r->steps_text == NULL)
 			config_error(cp, r->line, "recipe '%s' has no 'steps'",
 			    r->name);
 		else if (recipe_parse_steps(r, &cause) != 0) {
 			config_error(cp, r->steps_line, "%s", cause);
 			free(cause);
+		} else if (!r->writes) {
+			/* info alone: what it finds goes to the database */
+			if (r->output != NULL)
+				config_error(cp, r->output_line, "recipe '%s': "
+				    "'output' does not apply: its only step, "
+				    "info, writes no file", r->name);
+			continue;
 		}
 		if (r->output == NULL) {
 			config_error(cp, r->line, "recipe '%s' has no "
@@ -543,8 +612,10 @@ config_load(const char *path, struct strv *errors)
 		config_free(conf);
 		return (NULL);
 	}
+	/* Recipes can be long: a line of up to 16 KB, read into the heap. */
 	ini_use_stack = false;
 	ini_max_line = 16384;
+	ini_initial_alloc = 16384;
 	rc = ini_parse_stream(config_reader, &cp, config_handler, &cp);
 	fclose(cp.f);
 	if (rc > 0)
@@ -667,6 +738,9 @@ config_print(const struct config *conf, FILE *f)
 	fprintf(f, "lease = %gs\n", conf->lease);
 	fprintf(f, "max_attempts = %d\n", conf->max_attempts);
 	fprintf(f, "poll = %gs\n", conf->poll);
+	fprintf(f, "max_pixels = %lld\n", conf->max_pixels);
+	fprintf(f, "max_input_bytes = %lld\n", conf->max_input_bytes);
+	fprintf(f, "max_pages = %d\n", conf->max_pages);
 	for (i = 0; i < conf->nsources; i++) {
 		src = conf->sources[i];
 		fprintf(f, "\n[source.%s]\n", src->name);
@@ -681,6 +755,11 @@ config_print(const struct config *conf, FILE *f)
 		fprintf(f, "\n[recipe.%s]\n", r->name);
 		fprintf(f, "; hash %s\n", r->hash);
 		fprintf(f, "steps = %s\n", r->steps_text);
-		fprintf(f, "output = dir:%s\n", r->output_template);
+		if (r->writes)
+			fprintf(f, "output = dir:%s\n", r->output_template);
+		fprintf(f, "reprocess = %s\n", r->reprocess ? "yes" : "no");
+		fprintf(f, "max_pixels = %lld\n", r->max_pixels);
+		fprintf(f, "max_input_bytes = %lld\n", r->max_input_bytes);
+		fprintf(f, "max_pages = %d\n", r->max_pages);
 	}
 }

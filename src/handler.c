@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,10 @@
 
 static const struct handler *const handlers[] = {
 	&handler_thumbnail,
+	&handler_crop,
+	&handler_watermark,
 	&handler_save,
+	&handler_info,
 };
 
 /* The handler called name, or NULL. */
@@ -154,4 +158,151 @@ step_check_unused(struct step *st, char **cause)
 		}
 	}
 	return (0);
+}
+
+/* Read a decimal parameter within [min, max], or def when absent. */
+int
+step_arg_double(struct step *st, const char *key, double min, double max,
+    double def, double *out, char **cause)
+{
+	const char	*v = step_arg(st, key);
+	char		*end;
+	double		 d;
+
+	if (v == NULL) {
+		*out = def;
+		return (0);
+	}
+	errno = 0;
+	d = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || errno != 0 || !isfinite(d) ||
+	    d < min || d > max) {
+		xasprintf(cause, "parameter '%s' must be a number from %g to "
+		    "%g, not '%s'", key, min, max, v);
+		return (-1);
+	}
+	*out = d;
+	return (0);
+}
+
+/*
+ * Read a colour, "R,G,B" or "R,G,B,A" with each from 0 to 255 (A is 255
+ * when absent), or def (four values) when absent.
+ */
+int
+step_arg_colour(struct step *st, const char *key, const double *def,
+    double *rgba, char **cause)
+{
+	const char	*v = step_arg(st, key), *p;
+	char		*end;
+	double		 c[4] = { 0, 0, 0, 255 };
+	long		 l;
+	int		 n = 0;
+
+	if (v == NULL) {
+		memcpy(rgba, def, sizeof c);
+		return (0);
+	}
+	for (p = v;; p = end + 1) {
+		errno = 0;
+		l = strtol(p, &end, 10);
+		if (end == p || errno != 0 || l < 0 || l > 255 || n == 4)
+			break;
+		c[n++] = l;
+		if (*end == '\0') {
+			if (n < 3)
+				break;
+			memcpy(rgba, c, sizeof c);
+			return (0);
+		}
+		if (*end != ',')
+			break;
+	}
+	xasprintf(cause, "parameter '%s' must be R,G,B or R,G,B,A with each "
+	    "from 0 to 255, not '%s'", key, v);
+	return (-1);
+}
+
+/*
+ * Read a length in pixels ("12") or in percent of the image ("12%"); def
+ * (pixels) when absent. Negative lengths are allowed: offsets use them.
+ */
+int
+step_arg_length(struct step *st, const char *key, int def, double *out,
+    int *percent, char **cause)
+{
+	const char	*v = step_arg(st, key);
+	char		*end;
+	double		 d;
+
+	*percent = 0;
+	if (v == NULL) {
+		*out = def;
+		return (0);
+	}
+	errno = 0;
+	d = strtod(v, &end);
+	if (end != v && *end == '%' && end[1] == '\0' && errno == 0 &&
+	    d >= -100 && d <= 100) {
+		*percent = 1;
+		*out = d;
+		return (0);
+	}
+	if (end != v && *end == '\0' && errno == 0 && d == floor(d) &&
+	    d >= -10000000 && d <= 10000000) {
+		*out = d;
+		return (0);
+	}
+	xasprintf(cause, "parameter '%s' must be whole pixels (such as 20) "
+	    "or a percentage of the image (such as 5%%), not '%s'", key, v);
+	return (-1);
+}
+
+static const char *const gravities[] = { "centre", "north", "north-east",
+    "east", "south-east", "south", "south-west", "west", "north-west",
+    NULL };
+
+/* Read a gravity (one of the 9 positions, as an index), or def. */
+int
+step_arg_gravity(struct step *st, const char *key, int def, int *out,
+    char **cause)
+{
+	const char	*v = step_arg(st, key);
+
+	if (v != NULL && strcmp(v, "center") == 0) {
+		*out = 0;
+		return (0);
+	}
+	return (step_arg_choice(st, key, gravities, def, out, cause));
+}
+
+/* The name of a gravity read by step_arg_gravity. */
+const char *
+gravity_name(int gravity)
+{
+	return (gravities[gravity]);
+}
+
+/*
+ * Where a w x h box goes inside an outer_w x outer_h one at a gravity: its
+ * top-left corner.
+ */
+void
+gravity_place(int gravity, int outer_w, int outer_h, int w, int h, int *x,
+    int *y)
+{
+	const char	*g = gravities[gravity];
+
+	if (strstr(g, "west") != NULL)
+		*x = 0;
+	else if (strstr(g, "east") != NULL)
+		*x = outer_w - w;
+	else
+		*x = (outer_w - w) / 2;
+	if (strncmp(g, "north", 5) == 0)
+		*y = 0;
+	else if (strncmp(g, "south", 5) == 0)
+		*y = outer_h - h;
+	else
+		*y = (outer_h - h) / 2;
 }

@@ -178,6 +178,8 @@ load_config(void)
 		path = getenv("OBJWATCH_CONFIG");
 	if (path == NULL || *path == '\0')
 		path = SYSCONFDIR "/objwatch/objwatch.conf";
+	/* Steps check what they can against libvips (AVIF, marks). */
+	images_init("objwatch");
 	if ((conf = config_load(path, &errors)) == NULL) {
 		for (i = 0; i < errors.n; i++)
 			fprintf(stderr, "%s\n", errors.v[i]);
@@ -227,7 +229,7 @@ cmd_run(int argc, char **argv)
 	PGconn			*conn;
 	sigset_t		 set;
 	char			*cause = NULL;
-	int			 sig;
+	int			 sig, njobs;
 
 	if (command_options(command_find("run"), argc, argv, NULL,
 	    NULL) != argc) {
@@ -260,6 +262,11 @@ cmd_run(int argc, char **argv)
 		fatalx("cannot migrate the database: %s", cause);
 	}
 	workers_release_dead(conn);
+	if (queue_reprocess(conn, conf, &njobs, &cause) != 0) {
+		PQfinish(conn);
+		db_teardown();
+		fatalx("cannot queue reprocessing: %s", cause);
+	}
 	PQfinish(conn);
 
 	if (daemon_start(&d, conf, &cause) != 0) {

@@ -115,6 +115,7 @@ struct step {
 	struct step_arg		*args;
 	size_t			 nargs;
 	void			*data;	/* the handler's parsed parameters */
+	const char		*dir;	/* relative paths start here */
 };
 
 /*
@@ -126,6 +127,7 @@ struct image_job {
 	const void		*in;
 	size_t			 inlen;
 	const char		*in_name;	/* for messages only */
+	const char		*recipe;	/* its name, for messages */
 	struct _VipsImage	*image;
 	const char		*loader;	/* the loader's nickname */
 
@@ -137,11 +139,21 @@ struct image_job {
 	int			 width;
 	int			 height;
 
+	/* From the header, before any pixel is decoded (admission). */
+	int			 in_width;
+	int			 in_height;	/* of one page */
+	int			 in_pages;
+	int			 in_orientation; /* EXIF, 1 when absent */
+	int			 max_pages;	/* frames a step may decode */
+
+	char			*info;		/* info step: JSON, free() */
+
 	struct job_error	 error;
 };
 
 #define HANDLER_LOADS	(1 << 0)	/* may come first and load itself */
 #define HANDLER_SAVES	(1 << 1)	/* must come last */
+#define HANDLER_ALONE	(1 << 2)	/* the only step: writes no output */
 
 /* One recipe step, selected by name from the table in handler.c. */
 struct handler {
@@ -164,10 +176,38 @@ int	 step_arg_choice(struct step *, const char *key,
 int	 step_arg_bool(struct step *, const char *key, int def, int *out,
 	     char **cause);
 int	 step_check_unused(struct step *, char **cause);
+int	 step_arg_double(struct step *, const char *key, double min,
+	     double max, double def, double *out, char **cause);
+int	 step_arg_colour(struct step *, const char *key, const double *def,
+	     double *rgba, char **cause);
+int	 step_arg_length(struct step *, const char *key, int def,
+	     double *out, int *percent, char **cause);
+int	 step_arg_gravity(struct step *, const char *key, int def, int *out,
+	     char **cause);
+const char *gravity_name(int);
+void	 gravity_place(int gravity, int outer_w, int outer_h, int w, int h,
+	     int *x, int *y);
 int	 image_job_load(struct image_job *);
+void	 image_job_fail(struct image_job *, enum error_class,
+	     const char *what);
 
 extern const struct handler handler_thumbnail;
+extern const struct handler handler_crop;
+extern const struct handler handler_watermark;
 extern const struct handler handler_save;
+extern const struct handler handler_info;
+
+/* handlers/info.c: what an image is, from its header, as JSON. */
+int	 image_info(const void *, size_t, char **json, char **cause);
+char	*image_exif_string(struct _VipsImage *, const char *field);
+
+/* handlers/save.c: whether this libvips can write a format. */
+int	 save_can_encode(const char *format);
+
+/* Admission limits: their defaults, and what 0 means in a recipe. */
+#define DEFAULT_MAX_PIXELS	50000000LL
+#define DEFAULT_MAX_INPUT_BYTES	(100LL * 1024 * 1024)
+#define DEFAULT_MAX_PAGES	1
 
 enum output_kind {
 	OUTPUT_DIR,
@@ -187,10 +227,18 @@ struct recipe {
 	char		*output_template; /* after the prefix, absolute for dir */
 	char		*output_root;	/* fixed part before the first field */
 	char		 hash[17];	/* hex, over the canonical steps */
+	const char	*dir;		/* the config's folder, not owned */
+	int		 writes;	/* 0: an info-only recipe, no output */
+	int		 reprocess;	/* requeue older hashes at start */
+	long long	 max_pixels;	/* 0: [objwatch]'s, else the default */
+	long long	 max_input_bytes;
+	int		 max_pages;
 };
 int	 recipe_parse_steps(struct recipe *, char **cause);
 void	 recipe_free_steps(struct recipe *);
 int	 recipe_run(const struct recipe *, struct image_job *);
+int	 recipe_admit_size(const struct recipe *, const char *name,
+	     long long size, struct job_error *);
 void	 image_job_clear(struct image_job *);
 void	 images_init(const char *argv0);
 char	*image_error(void);
@@ -245,6 +293,9 @@ struct config {
 	double		  lease;	/* seconds */
 	int		  max_attempts;
 	double		  poll;		/* seconds between claims when idle */
+	long long	  max_pixels;	/* defaults for every recipe */
+	long long	  max_input_bytes;
+	int		  max_pages;
 	struct source	**sources;
 	size_t		  nsources;
 	struct recipe	**recipes;
@@ -294,6 +345,8 @@ struct claimed_job {
 	char		*recipe_hash;
 	int		 attempts;
 	int		 max_attempts;
+	int		 need_info;	/* the object has no info yet */
+	int64_t		 size;		/* as listed, -1 when unknown */
 };
 
 struct job_output {
@@ -318,6 +371,10 @@ int	 queue_complete(PGconn *, const char *worker,
 int	 queue_fail(PGconn *, const char *worker, const struct claimed_job *,
 	     const struct job_error *, char **cause);
 void	 claimed_job_clear(struct claimed_job *);
+int	 queue_set_info(PGconn *, int64_t object_id, const char *json,
+	     int only_if_missing, char **cause);
+int	 queue_reprocess(PGconn *, const struct config *, int *njobs,
+	     char **cause);
 double	 queue_backoff(int attempts);
 
 /* source-dir.c: watched folders (one thread for all: libinotifytools). */

@@ -67,6 +67,7 @@ static const char enqueue_sql[] =
 	"      max_attempts)"
 	"  SELECT obj.id, t.r, t.h, $8::integer"
 	"  FROM obj, unnest($6::text[], $7::text[]) AS t(r, h)"
+	/* A recipe changed since: its reprocess setting decides, at start. */
 	"  WHERE NOT EXISTS (SELECT 1 FROM objwatch.jobs x"
 	"      WHERE x.object_id = obj.id AND x.recipe = t.r)"
 	"  ON CONFLICT (object_id, recipe, recipe_hash) DO NOTHING"
@@ -189,7 +190,8 @@ static const char claim_sql[] =
 	"  FOR UPDATE SKIP LOCKED LIMIT 1"
 	") "
 	"RETURNING j.id, j.object_id, o.source, o.key, o.version, j.recipe,"
-	"    j.recipe_hash, j.attempts, j.max_attempts";
+	"    j.recipe_hash, j.attempts, j.max_attempts, o.info IS NULL,"
+	"    coalesce(o.size, -1)";
 
 /*
  * A running job whose lease ran out after its last attempt: its worker died
@@ -243,6 +245,8 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	job->recipe_hash = xstrdup(PQgetvalue(res, 0, 6));
 	job->attempts = atoi(PQgetvalue(res, 0, 7));
 	job->max_attempts = atoi(PQgetvalue(res, 0, 8));
+	job->need_info = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
+	job->size = strtoll(PQgetvalue(res, 0, 10), NULL, 10);
 	PQclear(res);
 	return (0);
 }
@@ -271,19 +275,36 @@ static const char complete_sql[] =
 	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM o),"
 	"    (SELECT count(*) FROM n)";
 
+static const char complete_bare_sql[] =
+	"WITH j AS ("
+	"  UPDATE objwatch.jobs SET state = 'done', run_after = NULL,"
+	"      finished_at = now(), locked_by = NULL, error_class = NULL,"
+	"      error = NULL"
+	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
+	"  RETURNING id"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
+	")"
+	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
+
 /*
- * Record a job's output and mark it done, atomically. Fails if the job is
- * no longer this worker's (its lease ran out and another worker took it).
+ * Record a job's output and mark it done, atomically; out is NULL for a
+ * recipe that writes none (info). Fails if the job is no longer this
+ * worker's (its lease ran out and another worker took it).
  */
 int
 queue_complete(PGconn *conn, const char *worker_name,
     const struct claimed_job *job, const char *recipe_hash,
     const struct job_output *out, char **cause)
 {
+	static const struct job_output none;
 	PGresult	*res;
 	char		 id[32], w[16], h[16], bytes[32];
 	const char	*params[9];
+	int		 bare = (out == NULL);
 
+	if (bare)
+		out = &none;
 	snprintf(id, sizeof id, "%" PRId64, job->id);
 	snprintf(w, sizeof w, "%d", out->width);
 	snprintf(h, sizeof h, "%d", out->height);
@@ -297,7 +318,12 @@ queue_complete(PGconn *conn, const char *worker_name,
 	params[6] = h;
 	params[7] = bytes;
 	params[8] = recipe_hash;
-	res = PQexecParams(conn, complete_sql, 9, NULL, params, NULL, NULL, 0);
+	if (bare)
+		res = PQexecParams(conn, complete_bare_sql, 2, NULL, params,
+		    NULL, NULL, 0);
+	else
+		res = PQexecParams(conn, complete_sql, 9, NULL, params, NULL,
+		    NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);
 		PQclear(res);
@@ -393,4 +419,108 @@ claimed_job_clear(struct claimed_job *job)
 	free(job->recipe);
 	free(job->recipe_hash);
 	memset(job, 0, sizeof *job);
+}
+
+/*
+ * Record what an object is (image_info's JSON). only_if_missing keeps a
+ * value already there: the worker fills it in once per object version,
+ * while an info recipe refreshes it.
+ */
+int
+queue_set_info(PGconn *conn, int64_t object_id, const char *json,
+    int only_if_missing, char **cause)
+{
+	PGresult	*res;
+	char		 id[32];
+	const char	*params[3] = { id, json, only_if_missing ? "t" : "f" };
+
+	snprintf(id, sizeof id, "%" PRId64, object_id);
+	res = PQexecParams(conn, "UPDATE objwatch.objects SET info = $2::jsonb "
+	    "WHERE id = $1 AND (NOT $3::boolean OR info IS NULL)", 3, NULL,
+	    params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * For each object version of a source using the recipe, whose latest job
+ * for it ran at another hash: a new job at the current hash. The old jobs
+ * and their outputs rows stay, as history.
+ */
+static const char reprocess_sql[] =
+	"WITH latest AS ("
+	"  SELECT DISTINCT ON (j.object_id) j.object_id, j.recipe_hash"
+	"  FROM objwatch.jobs j JOIN objwatch.objects o ON o.id = j.object_id"
+	"  WHERE j.recipe = $1 AND o.source = ANY ($3::text[])"
+	"    AND o.deleted_at IS NULL"
+	"  ORDER BY j.object_id, j.id DESC"
+	"), j AS ("
+	"  INSERT INTO objwatch.jobs (object_id, recipe, recipe_hash,"
+	"      max_attempts)"
+	"  SELECT object_id, $1, $2, $4::integer FROM latest"
+	"  WHERE recipe_hash <> $2"
+	"  ON CONFLICT (object_id, recipe, recipe_hash) DO NOTHING"
+	"  RETURNING id"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_jobs', '') WHERE EXISTS (SELECT 1 FROM j)"
+	")"
+	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
+
+/*
+ * Queue again, at start, what recipes with reprocess = yes made with an
+ * older hash; *njobs says how many jobs were queued.
+ */
+int
+queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
+    char **cause)
+{
+	const struct recipe	*r;
+	PGresult		*res;
+	char			*sources, *arr, attempts[16];
+	const char		*params[4];
+	size_t			 i, j, k;
+
+	*njobs = 0;
+	snprintf(attempts, sizeof attempts, "%d", conf->max_attempts);
+	for (i = 0; i < conf->nrecipes; i++) {
+		r = conf->recipes[i];
+		if (!r->reprocess)
+			continue;
+		sources = NULL;
+		for (j = 0; j < conf->nsources; j++) {
+			for (k = 0; k < conf->sources[j]->nrecipes; k++) {
+				if (conf->sources[j]->recipes[k] == r)
+					array_append(&sources,
+					    conf->sources[j]->name);
+			}
+		}
+		if (sources == NULL)
+			continue;
+		xasprintf(&arr, "%s}", sources);
+		free(sources);
+		params[0] = r->name;
+		params[1] = r->hash;
+		params[2] = arr;
+		params[3] = attempts;
+		res = PQexecParams(conn, reprocess_sql, 4, NULL, params, NULL,
+		    NULL, 0);
+		free(arr);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			*cause = db_error(conn, res);
+			PQclear(res);
+			return (-1);
+		}
+		if (atoi(PQgetvalue(res, 0, 0)) > 0)
+			log_info("recipe '%s': %s objects made with an older "
+			    "hash queued again (reprocess = yes)", r->name,
+			    PQgetvalue(res, 0, 0));
+		*njobs += atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	return (0);
 }

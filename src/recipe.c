@@ -214,6 +214,7 @@ recipe_parse_steps(struct recipe *r, char **cause)
 		    sizeof *r->steps);
 		st = &r->steps[r->nsteps];
 		memset(st, 0, sizeof *st);
+		st->dir = r->dir;
 		r->nsteps++;
 		if (recipe_parse_one(&p, st, &why) != 0)
 			goto fail;
@@ -236,6 +237,12 @@ recipe_parse_steps(struct recipe *r, char **cause)
 		}
 		if (step_check_unused(st, &why) != 0)
 			goto fail_step;
+		if ((st->handler->flags & HANDLER_ALONE) && r->nsteps != 1) {
+			xasprintf(&why, "must be the only step: it records "
+			    "what the image is and writes no output (make a "
+			    "recipe of its own for it)");
+			goto fail_step;
+		}
 		if ((st->handler->flags & HANDLER_LOADS) && i != 0) {
 			xasprintf(&why, "must be the first step: it loads the "
 			    "image, shrinking while it decodes");
@@ -247,9 +254,12 @@ recipe_parse_steps(struct recipe *r, char **cause)
 			goto fail_step;
 		}
 	}
-	if (!(r->steps[r->nsteps - 1].handler->flags & HANDLER_SAVES)) {
+	r->writes = !(r->steps[0].handler->flags & HANDLER_ALONE);
+	if (r->writes &&
+	    !(r->steps[r->nsteps - 1].handler->flags & HANDLER_SAVES)) {
 		xasprintf(cause, "recipe '%s': the last step must be 'save' "
-		    "(for example: save format=jpeg quality=80)", r->name);
+		    "(for example: save format=jpeg quality=80), or the only step "
+		    "'info'", r->name);
 		recipe_free_steps(r);
 		return (-1);
 	}
@@ -323,6 +333,8 @@ images_init(const char *argv0)
 	vips_cache_set_max(0);
 	/* PDF, SVG, PPM, ImageMagick and friends: too much attack surface. */
 	vips_block_untrusted_set(TRUE);
+	/* Answered once here, before threads: it encodes a test image. */
+	(void)save_can_encode("avif");
 }
 
 /*
@@ -369,6 +381,75 @@ image_job_load(struct image_job *job)
 	return (0);
 }
 
+/* Fail the job with the libvips error buffer as the reason for what. */
+void
+image_job_fail(struct image_job *job, enum error_class cls, const char *what)
+{
+	char	*why = image_error();
+
+	job_error_set(&job->error, cls, 0, "cannot %s '%s': %s", what,
+	    job->in_name, why);
+	free(why);
+}
+
+/*
+ * Admission by size alone, before the bytes are read where the size is
+ * known (the worker) and again on the bytes themselves (recipe_run).
+ */
+int
+recipe_admit_size(const struct recipe *r, const char *name, long long size,
+    struct job_error *err)
+{
+	long long	 max_bytes;
+
+	max_bytes = r->max_input_bytes > 0 ? r->max_input_bytes :
+	    DEFAULT_MAX_INPUT_BYTES;
+	if (size <= max_bytes)
+		return (0);
+	job_error_set(err, ERROR_LIMIT, 0, "'%s' is %lld bytes, over the "
+	    "limit max_input_bytes = %lld of recipe '%s'; raise "
+	    "max_input_bytes in [recipe.%s] or [objwatch] to accept it", name,
+	    size, max_bytes, r->name, r->name);
+	return (-1);
+}
+
+/*
+ * Admission: read the header only (libvips loads lazily, so no pixel is
+ * decoded here) and refuse what is over the recipe's limits before a
+ * decoder allocates anything for it.
+ */
+static int
+recipe_admit(const struct recipe *r, struct image_job *job)
+{
+	VipsImage	*hdr;
+	long long	 max_pixels, pixels;
+
+	hdr = vips_image_new_from_buffer(job->in, job->inlen, "",
+	    "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+	if (hdr == NULL) {
+		image_job_fail(job, ERROR_DECODE, "read the header of");
+		return (-1);
+	}
+	job->in_width = hdr->Xsize;
+	job->in_height = vips_image_get_page_height(hdr);
+	job->in_pages = vips_image_get_n_pages(hdr);
+	job->in_orientation = vips_image_get_orientation(hdr);
+	g_object_unref(hdr);
+
+	max_pixels = r->max_pixels > 0 ? r->max_pixels : DEFAULT_MAX_PIXELS;
+	pixels = (long long)job->in_width * job->in_height;
+	if (pixels > max_pixels) {
+		job_error_set(&job->error, ERROR_LIMIT, 0, "'%s' is %lld "
+		    "pixels (%dx%d), over the limit max_pixels = %lld of "
+		    "recipe '%s'; raise max_pixels in [recipe.%s] or "
+		    "[objwatch] to accept it", job->in_name, pixels,
+		    job->in_width, job->in_height, max_pixels, r->name,
+		    r->name);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Release what a run left in the job, keeping nothing. */
 void
 image_job_clear(struct image_job *job)
@@ -379,6 +460,7 @@ image_job_clear(struct image_job *job)
 	g_free(job->out);
 	job->out = NULL;
 	job->outlen = 0;
+	FREE_NULL(job->info);
 	job_error_clear(&job->error);
 }
 
@@ -393,6 +475,10 @@ recipe_run(const struct recipe *r, struct image_job *job)
 	size_t		 i;
 	int		 blocked;
 
+	job->recipe = r->name;
+	job->max_pages = r->max_pages > 0 ? r->max_pages : DEFAULT_MAX_PAGES;
+	if (recipe_admit_size(r, job->in_name, job->inlen, &job->error) != 0)
+		return (-1);
 	if (job->inlen == 0) {
 		job_error_set(&job->error, ERROR_DECODE, 0, "'%s' is empty "
 		    "(0 bytes)", job->in_name);
@@ -421,6 +507,8 @@ recipe_run(const struct recipe *r, struct image_job *job)
 		    "being written", job->in_name, what);
 		return (-1);
 	}
+	if (recipe_admit(r, job) != 0)
+		return (-1);
 	for (i = 0; i < r->nsteps; i++) {
 		if (!(r->steps[i].handler->flags & HANDLER_LOADS) &&
 		    image_job_load(job) != 0)

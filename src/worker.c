@@ -91,6 +91,31 @@ worker_reconnect(struct worker *w, const char *cause)
 	return (0);
 }
 
+/*
+ * Record what the object is, from its header, the first time any of its
+ * jobs runs: cheap, and useful whatever the recipe does with it. An input
+ * whose header cannot be read gets no info; its job says why.
+ */
+static void
+worker_record_info(struct worker *w, const struct claimed_job *job,
+    const void *data, size_t len)
+{
+	char	*json, *cause;
+
+	if (image_info(data, len, &json, &cause) != 0) {
+		log_debug("job %" PRId64 ": no info for '%s': %s", job->id,
+		    job->key, cause);
+		free(cause);
+		return;
+	}
+	if (queue_set_info(w->conn, job->object_id, json, 1, &cause) != 0) {
+		log_warnx("job %" PRId64 ": cannot record the info of '%s': %s",
+		    job->id, job->key, cause);
+		free(cause);
+	}
+	free(json);
+}
+
 static void
 worker_run_job(struct worker *w, struct claimed_job *job)
 {
@@ -117,12 +142,30 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		    "longer configured", job->recipe);
 		goto failed;
 	}
+	/* Too large to read at all: refused on its listed size. */
+	if (job->size >= 0 &&
+	    recipe_admit_size(r, job->key, job->size, &err) != 0)
+		goto failed;
 	if (source_fetch(src, job, &data, &len, &err) != 0)
 		goto failed;
+	if (job->need_info)
+		worker_record_info(w, job, data, len);
 	if (worker_process_bytes(r, data, len, job->key, &ij) != 0) {
 		err = ij.error;
 		memset(&ij.error, 0, sizeof ij.error);
 		goto failed;
+	}
+	if (!r->writes) {
+		/* An info recipe: the object's row is its output. */
+		if (queue_set_info(w->conn, job->object_id, ij.info, 0,
+		    &cause) != 0 || queue_complete(w->conn, w->name, job,
+		    r->hash, NULL, &cause) != 0) {
+			log_warnx("job %" PRId64 " ('%s', recipe '%s'): cannot "
+			    "record it: %s", job->id, job->key, job->recipe,
+			    cause);
+			free(cause);
+		}
+		goto out;
 	}
 	vars.source = job->source;
 	vars.key = job->key;

@@ -48,6 +48,6 @@ out=$("$OBJWATCH" check -c bad.conf 2>&1); st=$?
 is "$st" 1 "a bad config exits 1"
 is "$out" "bad.conf:2: 'workers' must be a whole number from 0 to 256, not 'many'
 bad.conf:3: unknown key 'colour' in [objwatch]
-bad.conf:11: recipe 'thumbs': step 'thumbnail': unknown parameter 'hieght' (expected width, height, fit, crop, enlarge, autorotate, background)
+bad.conf:11: recipe 'thumbs': step 'thumbnail': unknown parameter 'hieght' (expected width, height, fit, crop, focus, enlarge, autorotate, background, pages)
 bad.conf:7: source 'photos': path '$T/conf/missing': No such file or directory" \
     "every error, with its file and line"

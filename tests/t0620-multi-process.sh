@@ -34,9 +34,11 @@ ow_start "$T/ow.conf"; p3=$OW_PID
 wait_until 60 sh -c "[ \$(psql -XAtq '$PGURL' -c \"SELECT count(*) FROM objwatch.jobs WHERE state = 'done' AND locked_by IS NULL\" 2>/dev/null || echo 0) -ge 15 ]"
 # Kill the second process while it holds a job.
 wait_until 30 sh -c "psql -XAtq '$PGURL' -c \"SELECT 1 FROM objwatch.jobs WHERE state = 'running' AND locked_by LIKE '%:$p2:%'\" | grep -q 1"
+ow_kill "$p2"
+# What it held when it died stays leased to it: a dead process records
+# nothing.
 held=$(sql "SELECT id FROM objwatch.jobs WHERE state = 'running' AND
 	locked_by LIKE '%:$p2:%'")
-ow_kill "$p2"
 [ -n "$held" ]; ok $? "the killed process held a job ($held)"
 
 wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" 60 120

@@ -38,6 +38,15 @@ errs(struct strv *errors)
 	return (strv_join(errors, "\n"));
 }
 
+#define LONG_TEXT "0123456789012345678901234567890123456789" \
+    "0123456789012345678901234567890123456789" \
+    "0123456789012345678901234567890123456789" \
+    "0123456789012345678901234567890123456789" \
+    "0123456789012345678901234567890123456789" \
+    "0123456789012345678901234567890123456789" \
+    "0123456789012345678901234567890123456789" \
+    "0123456789012345678901234567890123456789" \
+    "0123456789012345678901234567890123456789"
 #define GOOD_MAIN "[objwatch]\ndatabase = postgresql:///x\n"
 #define GOOD_SOURCE "[source.photos]\ntype = dir\npath = in\n" \
     "recipes = thumbs\n"
@@ -68,7 +77,7 @@ main(void)
 	struct config	*conf;
 	char		*want, *got;
 
-	plan(54);
+	plan(69);
 	if (VIPS_INIT("t-config") != 0)
 		return (1);
 	if (mkdtemp(dir) == NULL || chdir(dir) != 0)
@@ -163,8 +172,8 @@ main(void)
 	expect_error(GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
 	    "widht=256 | save\noutput = dir:out/{key}.{ext}\n",
 	    "c.conf:6: recipe 'thumbs': step 'thumbnail': unknown parameter "
-	    "'widht' (expected width, height, fit, crop, enlarge, "
-	    "autorotate, background)", "unknown step parameter");
+	    "'widht' (expected width, height, fit, crop, focus, "
+	    "enlarge, autorotate, background, pages)", "unknown step parameter");
 	expect_error(GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
 	    "width=256 | save\nsteps = save\noutput = dir:out/{key}.{ext}\n",
 	    "c.conf:7: 'steps' is set twice in [recipe.thumbs]",
@@ -199,7 +208,8 @@ main(void)
 	    "c.conf:4: unknown section 'foo' (expected objwatch, source.NAME "
 	    "or recipe.NAME)\n"
 	    "c.conf:11: recipe 'thumbs': unknown step 'thumb' (expected one "
-	    "of: thumbnail, save)", "every error is reported, in order");
+	    "of: thumbnail, crop, watermark, save, info)",
+	    "every error is reported, in order");
 	expect_error("[objwatch]\nthis line is not ini\n" GOOD_SOURCE
 	    GOOD_RECIPE, "c.conf:2: cannot parse this line (expected "
 	    "[section], key = value or a ; comment)", "a line that is not "
@@ -220,6 +230,55 @@ main(void)
 	    "thumbs\n" GOOD_RECIPE "[source.photos]\nsteps = x\n",
 	    "c.conf:9: unknown key 'steps' in [source.photos]",
 	    "a recipe key in a source section named again");
+
+	/* Admission limits: [objwatch] defaults, recipes override. */
+	conf = load("[objwatch]\nmax_pixels = 1000\nmax_input_bytes = 2M\n"
+	    GOOD_SOURCE GOOD_RECIPE "max_pages = 4\nreprocess = yes\n"
+	    "[recipe.meta]\nsteps = info\n", &errors);
+	ok(conf != NULL, "limits and an info recipe load");
+	if (conf != NULL) {
+		struct recipe	*r = config_find_recipe(conf, "thumbs");
+		struct recipe	*m = config_find_recipe(conf, "meta");
+
+		ok(r->max_pixels == 1000 && r->max_input_bytes == 2097152,
+		    "a recipe takes [objwatch]'s limits");
+		ok(r->max_pages == 4 && r->reprocess == 1,
+		    "and sets its own");
+		ok(m->max_pages == 1 && conf->max_pages == 1,
+		    "max_pages defaults to 1");
+		ok(m->writes == 0 && r->writes == 1,
+		    "an info recipe writes nothing and needs no output");
+	}
+	config_free(conf);
+	conf = load(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE, &errors);
+	ok(conf != NULL && conf->max_pixels == 50000000 &&
+	    conf->max_input_bytes == 104857600 &&
+	    conf->recipes[0]->max_pixels == 50000000,
+	    "defaults: 50 MP, 100 MB");
+	config_free(conf);
+	expect_error(GOOD_MAIN "max_pixels = 50MP\n" GOOD_SOURCE GOOD_RECIPE,
+	    "c.conf:3: 'max_pixels' must be a whole number of at least 1, "
+	    "not '50MP'", "a bad max_pixels");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE
+	    "max_input_bytes = lots\n", "c.conf:10: 'max_input_bytes' must "
+	    "be a size such as 1048576, 512k, 16MB or 2GiB, not 'lots'",
+	    "a bad max_input_bytes");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "reprocess = always\n",
+	    "c.conf:10: 'reprocess' must be yes or no, not 'always'",
+	    "a bad reprocess");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.meta]\n"
+	    "steps = info\noutput = dir:out/{key}.json\n", "c.conf:12: "
+	    "recipe 'meta': 'output' does not apply: its only step, info, "
+	    "writes no file", "an info recipe with an output");
+
+	/* A long recipe on one line (libinih reads 200 bytes by default). */
+	conf = load(GOOD_MAIN GOOD_SOURCE "[recipe.thumbs]\nsteps = thumbnail "
+	    "width=256 | watermark text=\"" LONG_TEXT "\" | save\noutput = "
+	    "dir:out/{key}\n", &errors);
+	got = errs(&errors);
+	is_str(got, "", "a 400-character steps line is read whole");
+	free(got);
+	config_free(conf);
 
 	/* The file itself missing. */
 	strv_clear(&errors);

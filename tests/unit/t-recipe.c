@@ -127,9 +127,10 @@ main(void)
 	recipe_free(a);
 
 	bad("thumb width=1 | save", "recipe 'r': unknown step 'thumb' "
-	    "(expected one of: thumbnail, save)");
+	    "(expected one of: thumbnail, crop, watermark, save, info)");
 	bad("thumbnail width=256", "recipe 'r': the last step must be 'save' "
-	    "(for example: save format=jpeg quality=80)");
+	    "(for example: save format=jpeg quality=80), or the only step "
+	    "'info'");
 	bad("save | thumbnail width=1 | save", "recipe 'r': step 'save': "
 	    "must be the last step");
 	bad("thumbnail width=abc | save", "recipe 'r': step 'thumbnail': "
@@ -149,10 +150,10 @@ main(void)
 	    "step 'thumbnail': parameter 'crop' only applies with fit=cover");
 	bad("thumbnail width=9 widht=9 | save", "recipe 'r': step "
 	    "'thumbnail': unknown parameter 'widht' (expected width, height, "
-	    "fit, crop, enlarge, autorotate, background)");
+	    "fit, crop, focus, enlarge, autorotate, background, pages)");
 	bad("thumbnail widht=9 | save", "recipe 'r': step 'thumbnail': "
 	    "unknown parameter 'widht' (expected width, height, fit, crop, "
-	    "enlarge, autorotate, background)");
+	    "focus, enlarge, autorotate, background, pages)");
 	bad("thumbnail width=9 width=10 | save", "recipe 'r': step "
 	    "'thumbnail': parameter 'width' is given twice");
 	bad("thumbnail width=9 | save format=\"jpeg", "recipe 'r': step "
