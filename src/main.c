@@ -165,6 +165,8 @@ cmd_run(int argc, char **argv)
 	struct config		*conf;
 	struct workers		*workers;
 	struct dir_watcher	*dirs;
+	struct s3_pollers	*pollers;
+	struct http_server	*http;
 	PGconn			*conn;
 	sigset_t		 set;
 	char			*cause = NULL;
@@ -198,11 +200,20 @@ cmd_run(int argc, char **argv)
 	}
 	PQfinish(conn);
 
+	if (s3_init(&cause) != 0) {
+		db_teardown();
+		fatalx("%s", cause);
+	}
+	if ((http = http_start(conf, &cause)) == NULL) {
+		db_teardown();
+		fatalx("%s", cause);
+	}
 	dirs = dir_watcher_start(conf, &stop_flag, &cause);
 	if (dirs == NULL && cause != NULL) {
 		db_teardown();
 		fatalx("%s", cause);
 	}
+	pollers = s3_pollers_start(conf, &stop_flag);
 	workers = workers_start(conf, &stop_flag);
 	log_info("objwatch %s running: %zu sources, %zu recipes, %d workers",
 	    PACKAGE_VERSION, conf->nsources, conf->nrecipes, conf->workers);
@@ -220,8 +231,11 @@ cmd_run(int argc, char **argv)
 		break;
 	}
 	stop_flag = 1;
+	http_stop(http);
 	workers_join(workers);
+	s3_pollers_join(pollers);
 	dir_watcher_join(dirs);
+	s3_cleanup();
 	db_teardown();
 	config_free(conf);
 	vips_shutdown();
