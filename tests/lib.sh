@@ -286,6 +286,11 @@ pg_stop() {
 	_lib_pg_ctl stop
 }
 
+# pg_resume: start the test's cluster again after pg_stop.
+pg_resume() {
+	_lib_pg_ctl start
+}
+
 # pg_restart: stop and start the test's cluster; PGURL stays valid.
 pg_restart() {
 	_lib_pg_ctl restart
