@@ -328,8 +328,11 @@ s3_request(const struct source *via, const char *bucket, const char *key,
 	    cc == CURLE_ABORTED_BY_CALLBACK) && rq->over_limit))
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	else
-		xasprintf(cause, "%s %s: %s", rq->method, url,
-		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+		xasprintf(cause, "cannot %s '%s' in bucket '%s' on %s: %s",
+		    strcmp(rq->method, "GET") == 0 ? "get" :
+		    strcmp(rq->method, "PUT") == 0 ? "put" : "head", key,
+		    bucket, via->endpoint, errbuf[0] != '\0' ? errbuf :
+		    curl_easy_strerror(cc));
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	free(amz);

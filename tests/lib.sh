@@ -504,7 +504,8 @@ s3_start() {
 	for _lib_b in "$@"; do
 		_lib_s3args="$_lib_s3args --configure-bucket $_lib_b"
 	done
-	: >"$T/s3rver.log"
+	touch "$T/s3rver.log"
+	_lib_s3n=$(grep -c 'listening on' "$T/s3rver.log")
 	# the same port on a restart, so configs stay valid
 	# shellcheck disable=SC2086
 	node "$_lib_s3bin" -d "$S3_DIR" -a 127.0.0.1 -p "${S3_PORT:-0}" \
@@ -512,7 +513,7 @@ s3_start() {
 		>>"$T/s3rver.log" 2>&1 &
 	S3_PID=$!
 	stop_at_exit "$S3_PID"
-	wait_until 30 grep -q 'listening on' "$T/s3rver.log" || {
+	wait_until 30 _lib_s3_up "$_lib_s3n" || {
 		_lib_diag_file "$T/s3rver.log"
 		return 1
 	}
@@ -522,10 +523,19 @@ s3_start() {
 	export S3_ENDPOINT
 }
 
+_lib_s3_up() {
+	[ "$(grep -c 'listening on' "$T/s3rver.log")" -gt "$1" ]
+}
+
 # s3_stop: stop s3rver (its data stays).
 s3_stop() {
 	_lib_stop_pid "$S3_PID" 10
-	: >"$T/s3rver.log"
+}
+
+# s3_stored BUCKET: how many times s3rver has stored an object in BUCKET
+# (a PUT that succeeded), from its log.
+s3_stored() {
+	grep -c "in bucket \"$1\" successfully" "$T/s3rver.log"
 }
 
 # s3 COMMAND ARGS...: tests/s3cli.js on the running s3rver, an SDK-like
