@@ -488,16 +488,9 @@ S3_DIR=$T/s3
 # checked for being well formed.
 s3_start() {
 	_lib_s3bin=$SRCDIR/tests/node_modules/.bin/s3rver
+	[ -x "$_lib_s3bin" ] || _lib_s3bin=$BUILDDIR/tests/node_modules/.bin/s3rver
 	if [ ! -x "$_lib_s3bin" ]; then
-		command -v npm >/dev/null 2>&1 || {
-			diag "npm not found: run tools/deps.sh"
-			return 1
-		}
-		npm ci --prefix "$SRCDIR/tests" --no-audit --no-fund \
-			>"$T/npm.log" 2>&1 || {
-			_lib_diag_file "$T/npm.log"
-			return 1
-		}
+		_lib_s3_install || return 1
 	fi
 	mkdir -p "$S3_DIR"
 	_lib_s3args=
@@ -521,6 +514,30 @@ s3_start() {
 		"$T/s3rver.log" | tail -n 1)
 	S3_ENDPOINT=127.0.0.1:$S3_PORT
 	export S3_ENDPOINT
+}
+
+# npm ci into the build tree (the source tree may be read-only), once:
+# tests running in parallel wait on the same lock.
+_lib_s3_install() {
+	command -v npm >/dev/null 2>&1 || {
+		diag "npm not found: run tools/deps.sh"
+		return 1
+	}
+	mkdir -p "$BUILDDIR/tests" || return 1
+	(
+		flock 9 || exit 1
+		[ -x "$BUILDDIR/tests/node_modules/.bin/s3rver" ] && exit 0
+		if [ "$BUILDDIR" != "$SRCDIR" ]; then
+			cp "$SRCDIR/tests/package.json" \
+				"$SRCDIR/tests/package-lock.json" "$BUILDDIR/tests/" ||
+				exit 1
+		fi
+		npm ci --prefix "$BUILDDIR/tests" --no-audit --no-fund \
+			>"$T/npm.log" 2>&1
+	) 9>"$BUILDDIR/tests/.npm.lock" || {
+		_lib_diag_file "$T/npm.log"
+		return 1
+	}
 }
 
 _lib_s3_up() {
