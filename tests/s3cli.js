@@ -14,7 +14,8 @@
 //	node s3cli.js ENDPOINT rm BUCKET KEY
 //
 // ENDPOINT is host:port (http). Keys S3RVER/S3RVER unless S3_ACCESS_KEY
-// and S3_SECRET_KEY are set.
+// and S3_SECRET_KEY are set. With S3_META_SOURCE set, put adds it as
+// x-amz-meta-objwatch-source (an object that claims to be an output).
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
@@ -111,9 +112,11 @@ function unxml(s) {
 async function main() {
 	if (cmd === 'put') {
 		const [bucket, key, file, type] = args;
+		const h = { 'content-type': type || 'image/jpeg' };
+		if (process.env.S3_META_SOURCE)
+			h['x-amz-meta-objwatch-source'] = process.env.S3_META_SOURCE;
 		check(await request('PUT', bucket, key, {},
-		    fs.readFileSync(file),
-		    { 'content-type': type || 'image/jpeg' }), `put ${key}`);
+		    fs.readFileSync(file), h), `put ${key}`);
 	} else if (cmd === 'putdir') {
 		const [bucket, dir] = args;
 		const keys = walk(dir, dir, []);
