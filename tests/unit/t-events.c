@@ -35,7 +35,7 @@ main(void)
 	struct s3_events	 evs;
 	char			*cause;
 
-	plan(34);
+	plan(33);
 
 	/* AWS: '+' is a space, %XX decoded, ms times */
 	ok(parse("{\"Records\":[{\"eventSource\":\"aws:s3\",\"eventTime\":"
