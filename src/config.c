@@ -107,9 +107,7 @@ static const struct config_key config_keys[] = {
 	  offsetof(struct source, uri_style), 0, 0, uri_styles, NO_LINE },
 	SRC("poll", KEY_DURATION, poll),
 	SRC("webhook_token", KEY_STRING, webhook_token),
-#ifdef HAVE_STRUCT_S3BUCKETCONTEXT_AUTHREGION
 	SRC("region", KEY_STRING, region),
-#endif
 
 	{ SECTION_RECIPE, "steps", KEY_STEPS,
 	  offsetof(struct recipe, steps_text), 0, 0, NULL,
@@ -425,6 +423,13 @@ config_s3_source(struct config_parse *cp, struct source *src)
 		    src->bucket);
 	if (src->prefix == NULL)
 		src->prefix = xstrdup("");
+#ifndef HAVE_STRUCT_S3BUCKETCONTEXT_AUTHREGION
+	if (src->region != NULL)
+		config_error(cp, src->line, "source '%s': 'region' needs a "
+		    "libs3 that signs AWS Signature V4, and this build's signs "
+		    "V2 only (MinIO, Ceph and most S3-compatible servers take "
+		    "V2: remove 'region')", src->name);
+#endif
 	if (src->https == -1)
 		src->https = 1;
 	if (src->uri_style == -1)
