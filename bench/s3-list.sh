@@ -78,4 +78,6 @@ sleep 1
 w1=$(writes)
 echo "bench: $(grep "source 'bench': listed" "$OW_LOG" | sed 's/^.*: listed/listed/')"
 echo "bench: $((r1 - r0)) list requests seen by s3rver, $((w1 - w0)) rows written"
+echo "bench: s3rver's own time answering them: $(sed -n 's/^.*max-keys=1000 200 \([0-9.]*\)ms.*$/\1/p' \
+	"$T/s3rver.log" | awk '{ t += $1 } END { printf "%.2f s", t / 1000 }')"
 echo "bench: $(nproc) cpus, $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1)"
