@@ -228,8 +228,10 @@ s3_poll_once(struct s3_poller *p, char **cause)
 	if (s3_ledger(p, &known, &nknown, cause) != 0)
 		goto out;
 	/* S3 sorts by UTF-8 bytes, as strcmp does; the database may not. */
-	qsort(known, nknown, sizeof *known, s3_known_cmp);
-	qsort(l.v, l.n, sizeof *l.v, s3_object_cmp);
+	if (nknown > 0)
+		qsort(known, nknown, sizeof *known, s3_known_cmp);
+	if (l.n > 0)
+		qsort(l.v, l.n, sizeof *l.v, s3_object_cmp);
 
 	for (i = 0, j = 0; i < l.n; i++) {
 		o = &l.v[i];
