@@ -364,7 +364,7 @@ http_start(const struct config *conf, char **cause)
 	}
 	hs = xcalloc(1, sizeof *hs);
 	hs->conf = conf;
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	flags = MHD_USE_INTERNAL_POLLING_THREAD;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	hs->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, hs,

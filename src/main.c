@@ -170,6 +170,7 @@ cmd_run(int argc, char **argv)
 	PGconn			*conn;
 	sigset_t		 set;
 	char			*cause = NULL;
+	size_t			 i;
 	int			 sig;
 
 	if (command_options(&commands[0], argc, argv) != argc) {
@@ -204,9 +205,19 @@ cmd_run(int argc, char **argv)
 		db_teardown();
 		fatalx("%s", cause);
 	}
+	/*
+	 * The endpoint is needed when a source takes webhooks; otherwise a
+	 * busy port only costs /healthz, and should not stop the daemon.
+	 */
 	if ((http = http_start(conf, &cause)) == NULL) {
-		db_teardown();
-		fatalx("%s", cause);
+		for (i = 0; i < conf->nsources; i++) {
+			if (conf->sources[i]->webhook_token_value != NULL) {
+				db_teardown();
+				fatalx("%s", cause);
+			}
+		}
+		log_warnx("%s: the HTTP endpoint is off", cause);
+		FREE_NULL(cause);
 	}
 	dirs = dir_watcher_start(conf, &stop_flag, &cause);
 	if (dirs == NULL && cause != NULL) {

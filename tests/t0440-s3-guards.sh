@@ -6,7 +6,7 @@
 # `objwatch check` explains a bad s3 section and never prints a secret.
 # s3rver runs with --allow-mismatched-signatures (see s3_start in lib.sh).
 . "$SRCDIR/tests/lib.sh"
-plan 15
+plan 17
 
 pg_start || bail "cannot start PostgreSQL"
 s3_start media || bail "cannot start s3rver"
@@ -42,9 +42,24 @@ poll = 1h
 webhook_token = $TOKEN
 recipes = thumbs
 
+[source.local]
+type = s3
+endpoint = $S3_ENDPOINT
+https = no
+bucket = media
+prefix = local/
+access_key = S3RVER
+secret_key = S3RVER
+poll = 1s
+recipes = tofolder
+
 [recipe.thumbs]
 steps = thumbnail width=100 | save format=png
 output = s3:media/thumbs/{key}.{ext}
+
+[recipe.tofolder]
+steps = thumbnail width=90 | save format=jpeg
+output = dir:out/{dir}/{stem}.{ext}
 EOF2
 
 out=$("$OBJWATCH" check -c "$T/ow.conf" 2>&1)
@@ -102,5 +117,11 @@ ok $? "its job fails at once" || ow_log
 like "$(sql "SELECT error FROM objwatch.results WHERE source = 'denied'")" \
     "403 .*check the access key and secret of source 'denied'" \
     "fails with a 403 message that says what to check"
+# An S3 source with a dir: output.
+s3 put media 'local/in a folder.jpg' "$T/a.jpg"
+wait_for_sql "SELECT state || '|' || output FROM objwatch.results
+	WHERE source = 'local'" "done|$T/out/local/in a folder.jpg" 30
+ok $? "an S3 source writes a dir: output" || ow_log
+is "$(image_size "$T/out/local/in a folder.jpg")" 90x54 "the file is the thumbnail"
 ow_stop
 ok $? "objwatch stops cleanly"
