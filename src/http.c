@@ -227,8 +227,9 @@ http_events(struct http_server *hs, struct MHD_Connection *c,
 	}
 	if (events_parse(rq->body == NULL ? "" : rq->body, rq->len, &evs,
 	    &cause) != 0) {
-		log_warnx("webhook '%s': malformed event: %s", src->name,
-		    cause);
+		/* not the parser's words: they may quote the body */
+		log_warnx("webhook '%s': refused a malformed body of %zu "
+		    "bytes (400)", src->name, rq->len);
 		ret = http_error(c, 400, cause);
 		free(cause);
 		return (ret);
