@@ -62,6 +62,8 @@ struct config_key {
 };
 
 static const char *const source_types[] = { "dir", "s3", NULL };
+static const char *const yes_no[] = { "no", "yes", NULL };
+static const char *const uri_styles[] = { "path", "virtual", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
 static const char *const log_levels[] = { "error", "warning", "info", "debug",
     NULL };
@@ -113,6 +115,19 @@ static const struct config_key config_keys[] = {
 	  offsetof(struct recipe, max_pages), 1, 10000, NULL, NO_LINE },
 	{ SECTION_RECIPE, "reprocess", KEY_BOOL,
 	  offsetof(struct recipe, reprocess), 0, 0, NULL, NO_LINE },
+	SRC("endpoint", KEY_STRING, endpoint),
+	SRC("bucket", KEY_STRING, bucket),
+	SRC("prefix", KEY_STRING, prefix),
+	SRC("access_key", KEY_STRING, access_key),
+	SRC("secret_key", KEY_STRING, secret_key),
+	{ SECTION_SOURCE, "https", KEY_ENUM, offsetof(struct source, https),
+	  0, 0, yes_no, NO_LINE },
+	{ SECTION_SOURCE, "uri_style", KEY_ENUM,
+	  offsetof(struct source, uri_style), 0, 0, uri_styles, NO_LINE },
+	SRC("poll", KEY_DURATION, poll),
+	SRC("webhook_token", KEY_STRING, webhook_token),
+	SRC("region", KEY_STRING, region),
+
 	{ SECTION_RECIPE, "steps", KEY_STEPS,
 	  offsetof(struct recipe, steps_text), 0, 0, NULL,
 	  offsetof(struct recipe, steps_line) },
@@ -198,6 +213,8 @@ config_new_section(struct config_parse *cp, const char *section)
 		src->name = xstrdup(name);
 		src->line = cp->section_line;
 		src->type = -1;
+		src->https = -1;
+		src->uri_style = -1;
 		conf->sources = xreallocarray(conf->sources,
 		    conf->nsources + 1, sizeof *conf->sources);
 		conf->sources[conf->nsources++] = src;
@@ -409,6 +426,179 @@ config_handler(void *arg, const char *section, const char *name,
 	return (1);
 }
 
+/*
+ * A secret as written: "env:NAME" takes it from the environment (so it
+ * need not sit in the file), anything else is the secret itself.
+ */
+static char *
+config_secret(struct config_parse *cp, const struct source *src,
+    const char *key, const char *value)
+{
+	const char	*v;
+
+	if (strncmp(value, "env:", 4) != 0)
+		return (xstrdup(value));
+	if ((v = getenv(value + 4)) == NULL || *v == '\0') {
+		config_error(cp, src->line, "source '%s': '%s' is %s, but the "
+		    "environment variable %s is not set", src->name, key,
+		    value, value + 4);
+		return (NULL);
+	}
+	return (xstrdup(v));
+}
+
+/* Defaults and checks for a type = s3 source. */
+static void
+config_s3_source(struct config_parse *cp, struct source *src)
+{
+	const char	*ak, *sk;
+
+	if (src->path != NULL)
+		config_error(cp, src->path_line, "source '%s': 'path' is for "
+		    "dir sources; an s3 source has 'bucket' and 'prefix'",
+		    src->name);
+	if (src->endpoint == NULL || *src->endpoint == '\0')
+		config_error(cp, src->line, "source '%s' has no 'endpoint' "
+		    "(host[:port] of the S3 server, e.g. s3.example.com or "
+		    "127.0.0.1:9000)", src->name);
+	else if (strstr(src->endpoint, "://") != NULL)
+		config_error(cp, src->line, "source '%s': 'endpoint' is "
+		    "host[:port] without a scheme, not '%s' (use https = "
+		    "yes|no)", src->name, src->endpoint);
+	if (src->bucket == NULL || *src->bucket == '\0')
+		config_error(cp, src->line, "source '%s' has no 'bucket'",
+		    src->name);
+	else if (strchr(src->bucket, '/') != NULL)
+		config_error(cp, src->line, "source '%s': 'bucket' '%s' "
+		    "holds a '/': put the folder in 'prefix'", src->name,
+		    src->bucket);
+	if (src->prefix == NULL)
+		src->prefix = xstrdup("");
+#ifndef HAVE_STRUCT_S3BUCKETCONTEXT_AUTHREGION
+	if (src->region != NULL)
+		config_error(cp, src->line, "source '%s': 'region' needs a "
+		    "libs3 that signs AWS Signature V4, and this build's signs "
+		    "V2 only (MinIO, Ceph and most S3-compatible servers take "
+		    "V2: remove 'region')", src->name);
+#endif
+	if (src->https == -1)
+		src->https = 1;
+	if (src->uri_style == -1)
+		src->uri_style = 0;
+	if (src->poll == 0)
+		src->poll = 60;
+	ak = src->access_key;
+	sk = src->secret_key;
+	if (ak == NULL && sk == NULL) {
+		/* the names every S3 tool reads */
+		ak = "env:AWS_ACCESS_KEY_ID";
+		sk = "env:AWS_SECRET_ACCESS_KEY";
+	} else if (ak == NULL || sk == NULL) {
+		config_error(cp, src->line, "source '%s': set both "
+		    "'access_key' and 'secret_key', or neither (then "
+		    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are used)",
+		    src->name);
+		return;
+	}
+	src->access_key_value = config_secret(cp, src, "access_key", ak);
+	src->secret_key_value = config_secret(cp, src, "secret_key", sk);
+	if (src->webhook_token != NULL) {
+		src->webhook_token_value = config_secret(cp, src,
+		    "webhook_token", src->webhook_token);
+		if (src->webhook_token_value != NULL &&
+		    strlen(src->webhook_token_value) < 16)
+			config_error(cp, src->line, "source '%s': "
+			    "'webhook_token' is shorter than 16 characters; "
+			    "use a long random one (openssl rand -hex 24)",
+			    src->name);
+	}
+}
+
+/* Split an s3:BUCKET/TEMPLATE output; the bucket takes no fields. */
+static int
+config_s3_output(struct config_parse *cp, struct recipe *r)
+{
+	const char	*t = r->output + 3, *slash;
+
+	slash = strchr(t, '/');
+	if (slash == NULL || slash == t || slash[1] == '\0') {
+		config_error(cp, r->output_line, "recipe '%s': output '%s' "
+		    "must be s3:BUCKET/NAME, e.g. s3:thumbs/{recipe}/{key}."
+		    "{ext}", r->name, r->output);
+		return (-1);
+	}
+	r->output_bucket = xstrndup(t, slash - t);
+	if (strpbrk(r->output_bucket, "{}") != NULL) {
+		config_error(cp, r->output_line, "recipe '%s': the bucket of "
+		    "output '%s' cannot hold a field", r->name, r->output);
+		return (-1);
+	}
+	r->output_template = xstrdup(r->output);
+	return (0);
+}
+
+/*
+ * Which source's endpoint and keys each s3: output writes with: the s3
+ * source of the same bucket, else the first s3 source. And the loop guard:
+ * an output prefix inside a watched bucket is skipped by its source.
+ */
+static void
+config_s3_outputs(struct config_parse *cp)
+{
+	struct config	*conf = cp->conf;
+	struct recipe	*r;
+	struct source	*src, *first;
+	const char	*pfx;
+	size_t		 i, j, blen;
+
+	for (i = 0; i < conf->nrecipes; i++) {
+		r = conf->recipes[i];
+		if (r->output_kind != OUTPUT_S3 || r->output_root == NULL)
+			continue;
+		first = NULL;
+		for (j = 0; j < conf->nsources; j++) {
+			src = conf->sources[j];
+			if (src->type != SOURCE_S3)
+				continue;
+			if (first == NULL)
+				first = src;
+			if (src->bucket != NULL &&
+			    strcmp(src->bucket, r->output_bucket) == 0 &&
+			    r->output_via == NULL)
+				r->output_via = src;
+		}
+		if (r->output_via == NULL)
+			r->output_via = first;
+		if (r->output_via == NULL) {
+			config_error(cp, r->output_line, "recipe '%s': output "
+			    "'%s' needs an s3 source to take the endpoint and "
+			    "keys from", r->name, r->output);
+			continue;
+		}
+		/* output_root is "s3:BUCKET" or "s3:BUCKET/PREFIX" */
+		blen = 3 + strlen(r->output_bucket);
+		pfx = r->output_root + blen;
+		if (*pfx == '/')
+			pfx++;
+		for (j = 0; j < conf->nsources; j++) {
+			src = conf->sources[j];
+			if (src->type != SOURCE_S3 || src->bucket == NULL ||
+			    strcmp(src->bucket, r->output_bucket) != 0)
+				continue;
+			if (*pfx == '\0' || strncmp(src->prefix, pfx,
+			    strlen(pfx)) == 0) {
+				config_error(cp, r->output_line, "recipe '%s': "
+				    "output '%s' writes over all of what source "
+				    "'%s' watches: give outputs their own "
+				    "prefix outside it", r->name, r->output,
+				    src->name);
+				continue;
+			}
+			strv_push(&src->skip_roots, pfx);
+		}
+	}
+}
+
 /* Defaults, then the checks that need the whole file. */
 static void
 config_resolve(struct config_parse *cp)
@@ -475,17 +665,17 @@ config_resolve(struct config_parse *cp)
 			r->output_template = path_absolute(conf->dir,
 			    r->output + 4);
 		} else if (strncmp(r->output, "s3:", 3) == 0) {
-			config_error(cp, r->output_line, "recipe '%s': s3: "
-			    "outputs are not supported by this build yet; use "
-			    "dir:", r->name);
-			continue;
+			r->output_kind = OUTPUT_S3;
+			if (config_s3_output(cp, r) != 0)
+				continue;
 		} else {
 			config_error(cp, r->output_line, "recipe '%s': output "
 			    "'%s' must start with dir: (a folder) or s3: (a "
 			    "bucket)", r->name, r->output);
 			continue;
 		}
-		if (template_check(r->output + 4, &cause) != 0) {
+		if (template_check(r->output + (r->output_kind == OUTPUT_S3 ?
+		    3 : 4), &cause) != 0) {
 			config_error(cp, r->output_line, "recipe '%s': %s",
 			    r->name, cause);
 			free(cause);
@@ -501,11 +691,6 @@ config_resolve(struct config_parse *cp)
 			    "(dir or s3)", src->name);
 			continue;
 		}
-		if (src->type == SOURCE_S3) {
-			config_error(cp, src->line, "source '%s': type 's3' is "
-			    "not supported by this build yet", src->name);
-			continue;
-		}
 		if (src->include.n == 0)
 			strv_split_words(&src->include, DEFAULT_INCLUDE);
 		if (src->exclude.n == 0)
@@ -516,7 +701,9 @@ config_resolve(struct config_parse *cp)
 			config_error(cp, src->line, "source '%s': 'include' "
 			    "is empty, so nothing would be processed",
 			    src->name);
-		if (src->path == NULL)
+		if (src->type == SOURCE_S3)
+			config_s3_source(cp, src);
+		else if (src->path == NULL)
 			config_error(cp, src->line, "source '%s' has no 'path'",
 			    src->name);
 		else if (stat(src->path, &st) == -1)
@@ -569,6 +756,7 @@ config_resolve(struct config_parse *cp)
 	}
 	if (conf->nsources == 0)
 		config_error(cp, 0, "no sources: add a [source.NAME] section");
+	config_s3_outputs(cp);
 }
 
 /*
@@ -642,6 +830,7 @@ recipe_free(struct recipe *r)
 	free(r->output);
 	free(r->output_template);
 	free(r->output_root);
+	free(r->output_bucket);
 	free(r);
 }
 
@@ -662,6 +851,16 @@ config_free(struct config *conf)
 		strv_clear(&src->exclude);
 		strv_clear(&src->recipe_names);
 		strv_clear(&src->skip_roots);
+		free(src->endpoint);
+		free(src->bucket);
+		free(src->prefix);
+		free(src->access_key);
+		free(src->secret_key);
+		free(src->access_key_value);
+		free(src->secret_key_value);
+		free(src->webhook_token);
+		free(src->webhook_token_value);
+		free(src->region);
 		free(src->recipes);
 		free(src);
 	}
@@ -713,6 +912,39 @@ print_list(FILE *f, const char *key, const struct strv *sv)
 	free(s);
 }
 
+/* A secret for printing: where it comes from, never its value. */
+static const char *
+secret_shown(const char *as_written)
+{
+	if (as_written == NULL)
+		return ("(from the environment, not shown)");
+	if (strncmp(as_written, "env:", 4) == 0)
+		return (as_written);
+	return ("(set, not shown)");
+}
+
+static void
+config_print_s3(const struct source *src, FILE *f)
+{
+	fprintf(f, "endpoint = %s\n", src->endpoint);
+	fprintf(f, "bucket = %s\n", src->bucket);
+	fprintf(f, "prefix = %s\n", src->prefix);
+	fprintf(f, "access_key = %s\n", src->access_key == NULL ?
+	    "env:AWS_ACCESS_KEY_ID" : secret_shown(src->access_key));
+	fprintf(f, "secret_key = %s\n", src->secret_key == NULL ?
+	    "env:AWS_SECRET_ACCESS_KEY" : secret_shown(src->secret_key));
+	fprintf(f, "https = %s\n", yes_no[src->https]);
+	fprintf(f, "uri_style = %s\n", uri_styles[src->uri_style]);
+	fprintf(f, "poll = %gs\n", src->poll);
+	if (src->webhook_token != NULL)
+		fprintf(f, "webhook_token = %s\n",
+		    secret_shown(src->webhook_token));
+	if (src->region != NULL)
+		fprintf(f, "region = %s\n", src->region);
+	fprintf(f, "; signature = %s\n", src->region != NULL ?
+	    "AWS Signature V4" : "AWS Signature V2");
+}
+
 /*
  * Print the resolved configuration as an INI file: every default filled
  * in, every path absolute. The database URL is not printed: it may hold a
@@ -745,7 +977,10 @@ config_print(const struct config *conf, FILE *f)
 		src = conf->sources[i];
 		fprintf(f, "\n[source.%s]\n", src->name);
 		fprintf(f, "type = %s\n", source_types[src->type]);
-		fprintf(f, "path = %s\n", src->path);
+		if (src->type == SOURCE_S3)
+			config_print_s3(src, f);
+		else
+			fprintf(f, "path = %s\n", src->path);
 		print_list(f, "include", &src->include);
 		print_list(f, "exclude", &src->exclude);
 		print_list(f, "recipes", &src->recipe_names);
@@ -755,7 +990,9 @@ config_print(const struct config *conf, FILE *f)
 		fprintf(f, "\n[recipe.%s]\n", r->name);
 		fprintf(f, "; hash %s\n", r->hash);
 		fprintf(f, "steps = %s\n", r->steps_text);
-		if (r->writes)
+		if (r->writes && r->output_kind == OUTPUT_S3)
+			fprintf(f, "output = %s\n", r->output_template);
+		else if (r->writes)
 			fprintf(f, "output = dir:%s\n", r->output_template);
 		fprintf(f, "reprocess = %s\n", r->reprocess ? "yes" : "no");
 		fprintf(f, "max_pixels = %lld\n", r->max_pixels);

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "objwatch.h"
@@ -20,12 +21,30 @@
 int
 daemon_start(struct daemon *d, const struct config *conf, char **cause)
 {
+	size_t	 i;
+
 	memset(d, 0, sizeof *d);
 	d->conf = conf;
 	*cause = NULL;
+	/*
+	 * The endpoint is needed when a source takes webhooks; otherwise a
+	 * busy port only costs /healthz, and should not stop the daemon.
+	 */
+	if ((d->http = http_start(conf, cause)) == NULL) {
+		for (i = 0; i < conf->nsources; i++) {
+			if (conf->sources[i]->webhook_token_value != NULL)
+				return (-1);
+		}
+		log_warnx("%s: the HTTP endpoint is off", *cause);
+		FREE_NULL(*cause);
+	}
 	d->dirs = dir_watcher_start(conf, &d->stop, cause);
-	if (d->dirs == NULL && *cause != NULL)
+	if (d->dirs == NULL && *cause != NULL) {
+		http_stop(d->http);
+		d->http = NULL;
 		return (-1);
+	}
+	d->pollers = s3_pollers_start(conf, &d->stop);
 	d->workers = workers_start(conf, &d->stop);
 	log_info("objwatch %s running: %zu sources, %zu recipes, %d workers",
 	    PACKAGE_VERSION, conf->nsources, conf->nrecipes, conf->workers);
@@ -37,9 +56,13 @@ void
 daemon_stop(struct daemon *d)
 {
 	d->stop = 1;
+	http_stop(d->http);
 	if (d->workers != NULL)
 		workers_join(d->workers);
+	s3_pollers_join(d->pollers);
 	dir_watcher_join(d->dirs);
+	d->http = NULL;
 	d->workers = NULL;
+	d->pollers = NULL;
 	d->dirs = NULL;
 }

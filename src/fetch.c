@@ -16,7 +16,7 @@ source_fetch(const struct source *src, const struct claimed_job *job,
 	case SOURCE_DIR:
 		return (dir_fetch(src, job, data, len, err));
 	case SOURCE_S3:
-		break;
+		return (s3_fetch(src, job, data, len, err));
 	}
 	job_error_set(err, ERROR_CONFIG, 0, "source '%s': this build cannot "
 	    "fetch from its type", src->name);

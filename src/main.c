@@ -269,6 +269,10 @@ cmd_run(int argc, char **argv)
 	}
 	PQfinish(conn);
 
+	if (s3_init(&cause) != 0) {
+		db_teardown();
+		fatalx("%s", cause);
+	}
 	if (daemon_start(&d, conf, &cause) != 0) {
 		db_teardown();
 		fatalx("%s", cause);
@@ -299,6 +303,7 @@ cmd_run(int argc, char **argv)
 		}
 	}
 	daemon_stop(&d);
+	s3_cleanup();
 	db_teardown();
 	config_free(conf);
 	vips_shutdown();

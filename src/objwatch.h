@@ -233,6 +233,9 @@ struct recipe {
 	long long	 max_pixels;	/* 0: [objwatch]'s, else the default */
 	long long	 max_input_bytes;
 	int		 max_pages;
+	const struct source *output_via; /* s3: the source whose endpoint
+					    and keys it writes with */
+	char		*output_bucket;	/* s3: the bucket */
 };
 int	 recipe_parse_steps(struct recipe *, char **cause);
 void	 recipe_free_steps(struct recipe *);
@@ -278,6 +281,21 @@ struct source {
 	struct recipe	**recipes;
 	size_t		  nrecipes;
 	struct strv	  skip_roots;	/* output roots inside this source */
+
+	/* type = s3; see source-s3.c and s3.c */
+	char		 *endpoint;	/* host[:port] */
+	char		 *bucket;
+	char		 *prefix;	/* only keys under it */
+	char		 *access_key;	/* as written: a key or env:NAME */
+	char		 *secret_key;
+	char		 *access_key_value;	/* resolved; never printed */
+	char		 *secret_key_value;
+	int		  https;	/* 1 yes, 0 no */
+	int		  uri_style;	/* 0 path, 1 virtual */
+	double		  poll;		/* seconds between listings */
+	char		 *webhook_token;	/* as written: a token or env:NAME */
+	char		 *webhook_token_value;
+	char		 *region;	/* SigV4 libs3 only */
 };
 
 struct config {
@@ -333,6 +351,7 @@ struct object_version {
 	int64_t		 size;
 	int64_t		 mtime_ns;
 	int64_t		 inode;
+	const char	*etag;		/* S3, else NULL */
 };
 
 struct claimed_job {
@@ -411,9 +430,69 @@ int	 retry_jobs(PGconn *, const struct retry_filter *, long long *,
 int	 store_file_put(const char *path, const void *, size_t,
 	     struct job_error *);
 
+/* s3.c: S3 requests; objects over libcurl, listings over libs3. */
+struct s3_object {
+	char		*key;
+	char		*etag;		/* without quotes */
+	uint64_t	 size;
+	int64_t		 mtime;		/* seconds since the epoch */
+};
+struct s3_listing {
+	struct s3_object *v;
+	size_t		  n;
+	int		  requests;	/* pages asked for */
+};
+int	 s3_init(char **cause);
+void	 s3_cleanup(void);
+char	*s3_key_encode(const char *key);
+int	 s3_get(const struct source *, const char *key, uint64_t limit,
+	     void **, size_t *, char **etag, char **loop_source,
+	     struct job_error *);
+int	 s3_put(const struct source *via, const char *bucket, const char *key,
+	     const void *, size_t, const char *mime, const char *from_source,
+	     struct job_error *);
+int	 s3_head(const struct source *, const char *key, char **etag,
+	     int64_t *size, char **cause);
+int	 s3_list(const struct source *, struct s3_listing *, char **cause);
+void	 s3_listing_clear(struct s3_listing *);
+int	 s3_fetch(const struct source *, const struct claimed_job *,
+	     void **, size_t *, struct job_error *);
+int	 s3_is_output(const struct source *, const char *key);
+
+/* source-s3.c: one poller thread per s3 source. */
+struct s3_pollers;
+struct s3_pollers *s3_pollers_start(const struct config *,
+	     volatile sig_atomic_t *stop);
+void	 s3_pollers_join(struct s3_pollers *);
+int	 s3_record_deleted(PGconn *, const char *source, const char *key,
+	     char **cause);
+int	 s3_source_wants(const struct source *, const char *key);
+
+/* events.c: S3 event notification bodies (AWS, MinIO, Ceph, COS). */
+struct s3_event {
+	char		*bucket;
+	char		*key;		/* decoded */
+	char		*etag;
+	int64_t		 size;		/* -1 when not given */
+	int64_t		 mtime_ns;	/* 0 when not given */
+	int		 removed;	/* ObjectRemoved:* */
+};
+struct s3_events {
+	struct s3_event	*v;
+	size_t		 n;
+};
+int	 events_parse(const char *body, size_t len, struct s3_events *,
+	     char **cause);
+void	 events_clear(struct s3_events *);
+
+/* http.c: the webhook and health endpoint (libmicrohttpd). */
+struct http_server;
+struct http_server *http_start(const struct config *, char **cause);
+void	 http_stop(struct http_server *);
+
 /* store.c: an output, to whichever kind of place its recipe names. */
 int	 store_put(const struct recipe *, const char *location, const void *,
-	     size_t, const char *mime, struct job_error *);
+	     size_t, const char *mime, const char *source, struct job_error *);
 
 /* worker.c: the worker pool. */
 struct workers;
@@ -431,6 +510,8 @@ struct daemon {
 	volatile sig_atomic_t	 stop;
 	struct workers		*workers;
 	struct dir_watcher	*dirs;
+	struct s3_pollers	*pollers;
+	struct http_server	*http;
 };
 int	 daemon_start(struct daemon *, const struct config *, char **cause);
 void	 daemon_stop(struct daemon *);

@@ -51,9 +51,10 @@ array_append(char **buf, const char *s)
 
 static const char enqueue_sql[] =
 	"WITH ins AS ("
-	"  INSERT INTO objwatch.objects (source, key, version, size, mtime)"
+	"  INSERT INTO objwatch.objects (source, key, version, size, mtime,"
+	"      etag)"
 	"  VALUES ($1, $2, $3, $4::bigint,"
-	"          to_timestamp($5::bigint / 1e9))"
+	"          to_timestamp($5::bigint / 1e9), $9)"
 	"  ON CONFLICT (source, key, version) DO UPDATE SET deleted_at = NULL"
 	"  WHERE objects.deleted_at IS NOT NULL"
 	"  RETURNING id"
@@ -94,7 +95,7 @@ queue_enqueue(PGconn *conn, const struct source *src,
 	PGresult	*res;
 	char		 size[32], mtime[32], attempts[16];
 	char		*recipes = NULL, *hashes = NULL, *rarr, *harr;
-	const char	*params[8];
+	const char	*params[9];
 	size_t		 i;
 	int		 tries;
 
@@ -121,6 +122,7 @@ queue_enqueue(PGconn *conn, const struct source *src,
 	params[3] = size;
 	params[4] = mtime;
 	params[7] = attempts;
+	params[8] = ov->etag;
 
 	/*
 	 * If another session inserted the object between our snapshot and
@@ -128,7 +130,7 @@ queue_enqueue(PGconn *conn, const struct source *src,
 	 * snapshot that does.
 	 */
 	for (tries = 0; tries < 3; tries++) {
-		res = PQexecParams(conn, enqueue_sql, 8, NULL, params, NULL,
+		res = PQexecParams(conn, enqueue_sql, 9, NULL, params, NULL,
 		    NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			*cause = db_error(conn, res);

@@ -245,6 +245,7 @@ dir_consider(struct dir_watcher *dw, const struct source *src,
 	char			*version, *cause;
 	int			 njobs;
 
+	memset(&ov, 0, sizeof ov);
 	if (strncmp(path, src->path, strlen(src->path)) != 0)
 		return;
 	key = path + strlen(src->path);

@@ -5,20 +5,37 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "objwatch.h"
 #include "banned.h"
 
-/* Store an output at location, a name its recipe's template made. */
+/*
+ * Store an output at location, a name its recipe's template made; source
+ * is where the input came from (S3 outputs carry it as metadata).
+ */
 int
 store_put(const struct recipe *r, const char *location, const void *data,
-    size_t len, const char *mime, struct job_error *err)
+    size_t len, const char *mime, const char *source, struct job_error *err)
 {
-	(void)mime;	/* files carry no content type */
+	const char	*key;
+	size_t		 blen;
+
 	switch (r->output_kind) {
 	case OUTPUT_DIR:
+		/* files carry no content type */
 		return (store_file_put(location, data, len, err));
 	case OUTPUT_S3:
-		break;
+		/* location is s3:BUCKET/KEY */
+		blen = strlen(r->output_bucket);
+		if (strncmp(location, "s3:", 3) != 0 ||
+		    strncmp(location + 3, r->output_bucket, blen) != 0 ||
+		    location[3 + blen] != '/')
+			break;
+		key = location + 3 + blen + 1;
+		return (s3_put(r->output_via, r->output_bucket, key, data, len,
+		    mime, source, err));
 	}
 	job_error_set(err, ERROR_CONFIG, 0, "recipe '%s': this build cannot "
 	    "store outputs of its kind", r->name);

@@ -297,6 +297,11 @@ pg_stop() {
 	_lib_pg_ctl stop
 }
 
+# pg_resume: start the test's cluster again after pg_stop.
+pg_resume() {
+	_lib_pg_ctl start
+}
+
 # pg_restart: stop and start the test's cluster; PGURL stays valid.
 pg_restart() {
 	_lib_pg_ctl restart
@@ -473,4 +478,97 @@ make_png() {
 # image_size PATH: print WxH, as read from the file's header.
 image_size() {
 	echo "$(vipsheader -f width "$1")x$(vipsheader -f height "$1")"
+}
+
+## S3 (s3rver, pinned by tests/package.json and package-lock.json)
+
+S3_PID=
+S3_PORT=
+S3_ENDPOINT=
+S3_DIR=$T/s3
+
+# s3_start BUCKET...: start s3rver on a free port of 127.0.0.1 with the
+# buckets made, installing it first (npm ci) when tests/node_modules lacks
+# it. Sets S3_PORT, S3_ENDPOINT (127.0.0.1:PORT) and S3_PID; its data stays
+# in $S3_DIR, so s3_stop then s3_start again serves the same objects. Keys
+# are S3RVER/S3RVER.
+#
+# --allow-mismatched-signatures: libs3 2.0 signs bucket-level requests
+# (listings) over "/bucket/" and s3rver computes "/bucket", so without it
+# every listing fails with SignatureDoesNotMatch. The signatures are still
+# checked for being well formed.
+s3_start() {
+	_lib_s3bin=$SRCDIR/tests/node_modules/.bin/s3rver
+	[ -x "$_lib_s3bin" ] || _lib_s3bin=$BUILDDIR/tests/node_modules/.bin/s3rver
+	if [ ! -x "$_lib_s3bin" ]; then
+		_lib_s3_install || return 1
+	fi
+	mkdir -p "$S3_DIR"
+	_lib_s3args=
+	for _lib_b in "$@"; do
+		_lib_s3args="$_lib_s3args --configure-bucket $_lib_b"
+	done
+	touch "$T/s3rver.log"
+	_lib_s3n=$(grep -c 'listening on' "$T/s3rver.log")
+	# the same port on a restart, so configs stay valid
+	# shellcheck disable=SC2086
+	node "$_lib_s3bin" -d "$S3_DIR" -a 127.0.0.1 -p "${S3_PORT:-0}" \
+		--allow-mismatched-signatures $_lib_s3args \
+		>>"$T/s3rver.log" 2>&1 &
+	S3_PID=$!
+	stop_at_exit "$S3_PID"
+	wait_until 30 _lib_s3_up "$_lib_s3n" || {
+		_lib_diag_file "$T/s3rver.log"
+		return 1
+	}
+	S3_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+		"$T/s3rver.log" | tail -n 1)
+	S3_ENDPOINT=127.0.0.1:$S3_PORT
+	export S3_ENDPOINT
+}
+
+# npm ci into the build tree (the source tree may be read-only), once:
+# tests running in parallel wait on the same lock.
+_lib_s3_install() {
+	command -v npm >/dev/null 2>&1 || {
+		diag "npm not found: run tools/deps.sh"
+		return 1
+	}
+	mkdir -p "$BUILDDIR/tests" || return 1
+	(
+		flock 9 || exit 1
+		[ -x "$BUILDDIR/tests/node_modules/.bin/s3rver" ] && exit 0
+		if [ "$BUILDDIR" != "$SRCDIR" ]; then
+			cp "$SRCDIR/tests/package.json" \
+				"$SRCDIR/tests/package-lock.json" "$BUILDDIR/tests/" ||
+				exit 1
+		fi
+		npm ci --prefix "$BUILDDIR/tests" --no-audit --no-fund \
+			>"$T/npm.log" 2>&1
+	) 9>"$BUILDDIR/tests/.npm.lock" || {
+		_lib_diag_file "$T/npm.log"
+		return 1
+	}
+}
+
+_lib_s3_up() {
+	[ "$(grep -c 'listening on' "$T/s3rver.log")" -gt "$1" ]
+}
+
+# s3_stop: stop s3rver (its data stays).
+s3_stop() {
+	_lib_stop_pid "$S3_PID" 10
+}
+
+# s3_stored BUCKET: how many times s3rver has stored an object in BUCKET
+# (a PUT that succeeded), from its log.
+s3_stored() {
+	grep -c "in bucket \"$1\" successfully" "$T/s3rver.log"
+}
+
+# s3 COMMAND ARGS...: tests/s3cli.js on the running s3rver, an SDK-like
+# client (RFC 3986 keys, Signature V4): put BUCKET KEY FILE, putdir BUCKET
+# DIR, get BUCKET KEY FILE, head BUCKET KEY, ls BUCKET [PREFIX], rm BUCKET KEY.
+s3() {
+	node "$SRCDIR/tests/s3cli.js" "${S3_ENDPOINT:?call s3_start first}" "$@"
 }

@@ -8,7 +8,7 @@ set -eu
 
 packages="build-essential autoconf automake libtool pkg-config
 	libvips-dev libvips-tools libinotifytools0-dev libs3-dev libinih-dev
-	libmicrohttpd-dev libjansson-dev libpq-dev
+	libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
 	postgresql postgresql-client inotify-tools imagemagick valgrind groff-base"
 
 # A Node.js from elsewhere (NodeSource) ships its own npm and conflicts with

@@ -1,0 +1,400 @@
+/*
+ * The HTTP endpoint on `listen` (libmicrohttpd): S3 event webhooks and a
+ * health check.
+ *
+ *	POST /events/SOURCE	an S3 event notification for source SOURCE
+ *	GET  /healthz		200 "ok" while the database answers
+ *
+ * One thread serves every request (MHD's internal polling thread) and owns
+ * one database connection, so requests are handled one at a time: a
+ * webhook's work is a few inserts, and senders retry. A webhook answers
+ * 2xx only after its jobs are committed (persist before acknowledging);
+ * 401 for a missing or wrong bearer token, before the body is read and
+ * with nothing written; 413 for a body over HTTP_MAX_BODY; 400 with a JSON
+ * error for a body that is not an event notification; 503 while the
+ * database is unreachable, so the sender retries later.
+ *
+ * Bodies are never logged or stored: COS puts the uploader's Authorization
+ * header in its events.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+#define HTTP_MAX_BODY	(1024 * 1024)
+
+struct http_server {
+	const struct config	*conf;
+	struct MHD_Daemon	*mhd;
+	PGconn			*conn;
+};
+
+/* A request's state between libmicrohttpd's calls. */
+struct http_request {
+	char		*body;
+	size_t		 len;
+	int		 too_big;
+};
+
+static enum MHD_Result
+http_reply(struct MHD_Connection *c, unsigned int status, const char *type,
+    const char *body)
+{
+	struct MHD_Response	*r;
+	enum MHD_Result		 ret;
+
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+	    MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", type);
+	if (status == 401)
+		MHD_add_response_header(r, "WWW-Authenticate",
+		    "Bearer realm=\"objwatch\"");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return (ret);
+}
+
+/* Reply with {"error": msg}. */
+static enum MHD_Result
+http_error(struct MHD_Connection *c, unsigned int status, const char *msg)
+{
+	char		*body, *q, *o;
+	const char	*p;
+	enum MHD_Result	 ret;
+
+	/* JSON-escape the message (it may quote parts of the body) */
+	o = q = xmalloc(strlen(msg) * 6 + 1);
+	for (p = msg; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\') {
+			*o++ = '\\';
+			*o++ = *p;
+		} else if ((unsigned char)*p < 0x20) {
+			snprintf(o, 7, "\\u%04x", (unsigned char)*p);
+			o += 6;
+		} else
+			*o++ = *p;
+	}
+	*o = '\0';
+	xasprintf(&body, "{\"error\": \"%s\"}\n", q);
+	ret = http_reply(c, status, "application/json", body);
+	free(body);
+	free(q);
+	return (ret);
+}
+
+/* Compare a token in time that depends only on the expected length. */
+static int
+http_token_ok(const char *got, const char *want)
+{
+	size_t		 glen = strlen(got), wlen = strlen(want), i;
+	unsigned char	 diff = (glen != wlen);
+
+	for (i = 0; i < wlen; i++)
+		diff |= (unsigned char)want[i] ^
+		    (unsigned char)(glen == 0 ? 0 : got[i % glen]);
+	return (diff == 0);
+}
+
+/* Make sure the server has a working connection; no waiting. */
+static int
+http_db(struct http_server *hs)
+{
+	char	*cause;
+
+	if (db_ok(hs->conn))
+		return (0);
+	PQfinish(hs->conn);
+	if ((hs->conn = db_connect(&cause)) == NULL) {
+		log_warnx("webhook: %s", cause);
+		free(cause);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Record the events of one body in one transaction. Returns the HTTP
+ * status; *msg says why when it is not 200.
+ */
+static unsigned int
+http_apply(struct http_server *hs, const struct source *src,
+    struct s3_events *evs, uint64_t *queued, uint64_t *deleted,
+    uint64_t *ignored, char **msg)
+{
+	struct s3_event		*e;
+	struct object_version	 ov;
+	char			*cause, *etag;
+	int64_t			 size;
+	size_t			 i;
+	int			 njobs, rc;
+
+	if (http_db(hs) != 0) {
+		*msg = xstrdup("the database is unavailable; retry later");
+		return (503);
+	}
+	if (db_exec(hs->conn, "BEGIN", &cause) != 0)
+		goto db_failed;
+	for (i = 0; i < evs->n; i++) {
+		e = &evs->v[i];
+		if (strcmp(e->bucket, src->bucket) != 0 ||
+		    !s3_source_wants(src, e->key)) {
+			(*ignored)++;
+			continue;
+		}
+		if (e->removed) {
+			if (s3_record_deleted(hs->conn, src->name, e->key,
+			    &cause) != 0)
+				goto db_failed;
+			(*deleted)++;
+			continue;
+		}
+		if (*e->etag == '\0') {
+			/* COS and some relays give no ETag: ask the server */
+			etag = NULL;
+			rc = s3_head(src, e->key, &etag, &size, &cause);
+			if (rc == 1) {
+				(*ignored)++;
+				continue;
+			}
+			if (rc != 0) {
+				log_warnx("webhook '%s': %s", src->name, cause);
+				free(cause);
+				if (db_exec(hs->conn, "ROLLBACK", &cause) != 0)
+					free(cause);
+				*msg = xstrdup("cannot reach the S3 server to "
+				    "read an object's ETag; retry later");
+				return (503);
+			}
+			free(e->etag);
+			e->etag = etag;
+			if (e->size < 0)
+				e->size = size;
+		}
+		memset(&ov, 0, sizeof ov);
+		ov.source = src->name;
+		ov.key = e->key;
+		ov.version = e->etag;
+		ov.etag = e->etag;
+		ov.size = e->size;
+		ov.mtime_ns = e->mtime_ns;
+		if (queue_enqueue(hs->conn, src, &ov, hs->conf->max_attempts,
+		    &njobs, &cause) != 0)
+			goto db_failed;
+		*queued += njobs;
+	}
+	if (db_exec(hs->conn, "COMMIT", &cause) != 0)
+		goto db_failed;
+	return (200);
+
+db_failed:
+	log_warnx("webhook '%s': cannot record the events: %s", src->name,
+	    cause);
+	free(cause);
+	if (db_ok(hs->conn) && db_exec(hs->conn, "ROLLBACK", &cause) != 0)
+		free(cause);
+	*msg = xstrdup("cannot record the events in the database; retry "
+	    "later");
+	return (503);
+}
+
+static enum MHD_Result
+http_events(struct http_server *hs, struct MHD_Connection *c,
+    const struct source *src, struct http_request *rq)
+{
+	struct s3_events	 evs;
+	uint64_t		 queued = 0, deleted = 0, ignored = 0;
+	unsigned int		 status;
+	char			*cause, *msg = NULL, *body;
+	enum MHD_Result		 ret;
+
+	if (rq->too_big) {
+		xasprintf(&msg, "the body is over the limit of %d bytes",
+		    HTTP_MAX_BODY);
+		ret = http_error(c, 413, msg);
+		free(msg);
+		return (ret);
+	}
+	if (events_parse(rq->body == NULL ? "" : rq->body, rq->len, &evs,
+	    &cause) != 0) {
+		/* not the parser's words: they may quote the body */
+		log_warnx("webhook '%s': refused a malformed body of %zu "
+		    "bytes (400)", src->name, rq->len);
+		ret = http_error(c, 400, cause);
+		free(cause);
+		return (ret);
+	}
+	status = http_apply(hs, src, &evs, &queued, &deleted, &ignored, &msg);
+	events_clear(&evs);
+	if (status != 200) {
+		ret = http_error(c, status, msg);
+		free(msg);
+		return (ret);
+	}
+	log_info("webhook '%s': %" PRIu64 " new jobs, %" PRIu64 " deleted, "
+	    "%" PRIu64 " ignored", src->name, queued, deleted, ignored);
+	xasprintf(&body, "{\"queued\": %" PRIu64 ", \"deleted\": %" PRIu64
+	    ", \"ignored\": %" PRIu64 "}\n", queued, deleted, ignored);
+	ret = http_reply(c, 200, "application/json", body);
+	free(body);
+	return (ret);
+}
+
+static enum MHD_Result
+http_handler(void *arg, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **state)
+{
+	struct http_server	*hs = arg;
+	struct http_request	*rq = *state;
+	const struct source	*src;
+	const char		*auth, *clen;
+
+	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0) {
+		if (http_db(hs) != 0)
+			return (http_reply(c, 503, "text/plain",
+			    "database unavailable\n"));
+		return (http_reply(c, 200, "text/plain", "ok\n"));
+	}
+	if (strncmp(url, "/events/", 8) != 0)
+		return (http_error(c, 404, "no such endpoint (POST "
+		    "/events/SOURCE, GET /healthz)"));
+	src = config_find_source(hs->conf, url + 8);
+	if (src == NULL || src->type != SOURCE_S3 ||
+	    src->webhook_token_value == NULL)
+		return (http_error(c, 404, "no S3 source of that name takes "
+		    "events (set webhook_token in its section)"));
+	if (strcmp(method, "POST") != 0)
+		return (http_error(c, 405, "use POST"));
+
+	if (rq == NULL) {
+		/* Headers only: check the token before reading the body. */
+		auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_AUTHORIZATION);
+		if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 ||
+		    !http_token_ok(auth + 7, src->webhook_token_value)) {
+			log_warnx("webhook '%s': %s bearer token", src->name,
+			    auth == NULL ? "no" : "a wrong");
+			return (http_error(c, 401, "a missing or wrong bearer "
+			    "token"));
+		}
+		clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (clen != NULL && strtoull(clen, NULL, 10) > HTTP_MAX_BODY)
+			return (http_error(c, 413, "the body is over the "
+			    "limit of 1048576 bytes"));
+		*state = xcalloc(1, sizeof *rq);
+		return (MHD_YES);
+	}
+	if (*upload_size > 0) {
+		if (rq->len + *upload_size > HTTP_MAX_BODY)
+			rq->too_big = 1;
+		else {
+			rq->body = xreallocarray(rq->body,
+			    rq->len + *upload_size + 1, 1);
+			memcpy(rq->body + rq->len, upload, *upload_size);
+			rq->len += *upload_size;
+			rq->body[rq->len] = '\0';
+		}
+		*upload_size = 0;
+		return (MHD_YES);
+	}
+	return (http_events(hs, c, src, rq));
+}
+
+static void
+http_completed(void *arg, struct MHD_Connection *c, void **state,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_request	*rq = *state;
+
+	if (rq == NULL)
+		return;
+	free(rq->body);
+	free(rq);
+	*state = NULL;
+}
+
+/*
+ * Start serving on conf->listen (host:port, [v6]:port). Fails if the
+ * address cannot be bound.
+ */
+struct http_server *
+http_start(const struct config *conf, char **cause)
+{
+	struct http_server	*hs;
+	struct addrinfo		 hints, *ai;
+	const union MHD_DaemonInfo *info;
+	char			*host, *port;
+	const char		*colon;
+	int			 rc;
+	unsigned int		 flags;
+
+	if ((colon = strrchr(conf->listen, ':')) == NULL) {
+		xasprintf(cause, "listen '%s' is not host:port", conf->listen);
+		return (NULL);
+	}
+	host = xstrndup(conf->listen, colon - conf->listen);
+	port = xstrdup(colon + 1);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(*host == '\0' || strcmp(host, "*") == 0 ? NULL : host,
+	    port, &hints, &ai);
+	free(host);
+	free(port);
+	if (rc != 0) {
+		xasprintf(cause, "listen '%s': %s", conf->listen,
+		    gai_strerror(rc));
+		return (NULL);
+	}
+	hs = xcalloc(1, sizeof *hs);
+	hs->conf = conf;
+	flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	hs->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, hs,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, hs,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+	    MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (hs->mhd == NULL) {
+		xasprintf(cause, "cannot listen on '%s' (in use, or not an "
+		    "address of this host?)", conf->listen);
+		free(hs);
+		return (NULL);
+	}
+	info = MHD_get_daemon_info(hs->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	/* the port the system chose, when listen asked for port 0 */
+	log_info("listening on %.*s:%u", (int)(colon - conf->listen),
+	    conf->listen, info == NULL ? 0 : (unsigned int)info->port);
+	return (hs);
+}
+
+/* Stop serving and close the connection. */
+void
+http_stop(struct http_server *hs)
+{
+	if (hs == NULL)
+		return;
+	MHD_stop_daemon(hs->mhd);
+	PQfinish(hs->conn);
+	free(hs);
+}
