@@ -15,6 +15,7 @@
 
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -189,6 +190,18 @@ config_reader(char *buf, int size, void *arg)
 	return (s);
 }
 
+/* Names of sources and recipes: letters, digits, '-', '_' and '.'. */
+static int
+config_name_ok(const char *name)
+{
+	for (; *name != '\0'; name++) {
+		if (!isalnum((unsigned char)*name) && *name != '-' &&
+		    *name != '_' && *name != '.')
+			return (0);
+	}
+	return (1);
+}
+
 static void *
 config_new_section(struct config_parse *cp, const char *section)
 {
@@ -220,8 +233,12 @@ config_new_section(struct config_parse *cp, const char *section)
 		conf->sources[conf->nsources++] = src;
 		cp->kind = SECTION_SOURCE;
 		if (*name == '\0')
-			config_error(cp, cp->line, "source section needs a "
-			    "name: [source.NAME]");
+			config_error(cp, cp->section_line, "source section needs "
+			    "a name: [source.NAME]");
+		else if (!config_name_ok(name))
+			config_error(cp, cp->section_line, "source name '%s' may "
+			    "only have letters, digits, '-', '_' and '.' (it "
+			    "names URLs, metrics and rows)", name);
 		return (src);
 	}
 	if (strncmp(section, "recipe.", 7) == 0) {
@@ -239,8 +256,12 @@ config_new_section(struct config_parse *cp, const char *section)
 		conf->recipes[conf->nrecipes++] = r;
 		cp->kind = SECTION_RECIPE;
 		if (*name == '\0')
-			config_error(cp, cp->section_line, "recipe section needs a "
-			    "name: [recipe.NAME]");
+			config_error(cp, cp->section_line, "recipe section needs "
+			    "a name: [recipe.NAME]");
+		else if (!config_name_ok(name))
+			config_error(cp, cp->section_line, "recipe name '%s' may "
+			    "only have letters, digits, '-', '_' and '.' (it "
+			    "names URLs, metrics and rows)", name);
 		return (r);
 	}
 	config_error(cp, cp->section_line, "unknown section '%s' (expected objwatch, "

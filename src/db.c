@@ -140,8 +140,11 @@ db_connect_retry(volatile sig_atomic_t *stop)
 
 	while (!*stop) {
 		if ((conn = db_connect(&cause)) != NULL) {
-			if (warned)
+			if (warned) {
 				log_info("database connection is back");
+				metrics_count("objwatch_db_reconnects_total", 1,
+				    NULL, NULL, NULL, NULL);
+			}
 			return (conn);
 		}
 		if (!warned || delay_ms == 5000)

@@ -3,7 +3,9 @@
  * health check.
  *
  *	POST /events/SOURCE	an S3 event notification for source SOURCE
- *	GET  /healthz		200 "ok" while the database answers
+ *	GET  /healthz		200 while the database answers and the sources
+ *				are up, else 503; JSON says which part is not
+ *	GET  /metrics		Prometheus text (metrics.c)
  *
  * One thread serves every request (MHD's internal polling thread) and owns
  * one database connection, so requests are handled one at a time: a
@@ -250,6 +252,43 @@ http_events(struct http_server *hs, struct MHD_Connection *c,
 	return (ret);
 }
 
+/*
+ * 200 while the database answers and every source is up (watching,
+ * polling, or standing by for another process); 503 otherwise. The body
+ * says which part is not.
+ */
+static enum MHD_Result
+http_healthz(struct http_server *hs, struct MHD_Connection *c)
+{
+	const struct source	*src;
+	enum MHD_Result		 ret;
+	char			*body, *next;
+	double			 up;
+	size_t			 i;
+	int			 ok;
+
+	ok = (http_db(hs) == 0);
+	xasprintf(&body, "{\"database\": \"%s\", \"sources\": {",
+	    ok ? "ok" : "unavailable");
+	for (i = 0; i < hs->conf->nsources; i++) {
+		src = hs->conf->sources[i];
+		up = metrics_get("objwatch_source_up", "source", src->name, -1);
+		if (up != 1)
+			ok = 0;
+		xasprintf(&next, "%s%s\"%s\": \"%s\"", body, i ? ", " : "",
+		    src->name, up == 1 ? "ok" : up == 0 ? "failing" :
+		    "starting");
+		free(body);
+		body = next;
+	}
+	xasprintf(&next, "%s}, \"status\": \"%s\"}\n", body,
+	    ok ? "ok" : "unhealthy");
+	free(body);
+	ret = http_reply(c, ok ? 200 : 503, "application/json", next);
+	free(next);
+	return (ret);
+}
+
 static enum MHD_Result
 http_handler(void *arg, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
@@ -260,15 +299,20 @@ http_handler(void *arg, struct MHD_Connection *c, const char *url,
 	const struct source	*src;
 	const char		*auth, *clen;
 
-	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0) {
-		if (http_db(hs) != 0)
-			return (http_reply(c, 503, "text/plain",
-			    "database unavailable\n"));
-		return (http_reply(c, 200, "text/plain", "ok\n"));
+	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
+		return (http_healthz(hs, c));
+	if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
+		char		*page;
+		enum MHD_Result	 ret;
+
+		page = metrics_render(http_db(hs) == 0 ? hs->conn : NULL);
+		ret = http_reply(c, 200, "text/plain; version=0.0.4", page);
+		free(page);
+		return (ret);
 	}
 	if (strncmp(url, "/events/", 8) != 0)
 		return (http_error(c, 404, "no such endpoint (POST "
-		    "/events/SOURCE, GET /healthz)"));
+		    "/events/SOURCE, GET /healthz, GET /metrics)"));
 	src = config_find_source(hs->conf, url + 8);
 	if (src == NULL || src->type != SOURCE_S3 ||
 	    src->webhook_token_value == NULL)

@@ -504,6 +504,16 @@ void		 workers_release_dead(PGconn *);
 int		 worker_process_bytes(const struct recipe *, const void *,
 		     size_t, const char *name, struct image_job *);
 
+/* metrics.c: counters, gauges and histograms for GET /metrics. */
+void	 metrics_count(const char *name, double, const char *k1,
+	     const char *v1, const char *k2, const char *v2);
+void	 metrics_set(const char *name, double, const char *k1,
+	     const char *v1);
+double	 metrics_get(const char *name, const char *k1, const char *v1,
+	     double def);
+void	 metrics_observe(const char *name, const char *recipe, double);
+char	*metrics_render(PGconn *);
+
 /* daemon.c: everything `objwatch run` starts, as one. */
 struct daemon {
 	const struct config	*conf;

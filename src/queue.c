@@ -153,6 +153,11 @@ queue_enqueue(PGconn *conn, const struct source *src,
 		return (-1);
 	}
 	*njobs = atoi(PQgetvalue(res, 0, 1));
+	metrics_count("objwatch_events_total", 1, "source", ov->source, NULL,
+	    NULL);
+	if (*njobs > 0)
+		metrics_count("objwatch_jobs_queued_total", *njobs, "source",
+		    ov->source, NULL, NULL);
 	PQclear(res);
 	return (0);
 }

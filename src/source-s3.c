@@ -127,6 +127,8 @@ s3_poller_db(struct s3_poller *p)
 		log_info("source '%s': this process now polls bucket '%s'",
 		    p->src->name, p->src->bucket);
 	} else if (!p->waiting_logged) {
+		/* Standing by is healthy: another process lists it. */
+		metrics_set("objwatch_source_up", 1, "source", p->src->name);
 		p->waiting_logged = 1;
 		log_info("source '%s': another process polls bucket '%s'; "
 		    "standing by", p->src->name, p->src->bucket);
@@ -320,7 +322,11 @@ s3_poller_main(void *arg)
 			continue;
 		}
 		wait = p->src->poll;
+		metrics_count("objwatch_reconcile_runs_total", 1, "source",
+		    p->src->name, NULL, NULL);
 		if (s3_poll_once(p, &cause) != 0) {
+			metrics_set("objwatch_source_up", 0, "source",
+			    p->src->name);
 			failures++;
 			log_warnx("source '%s': %s", p->src->name, cause);
 			free(cause);
@@ -330,8 +336,11 @@ s3_poller_main(void *arg)
 				if (wait > 300)
 					wait = 300;
 			}
-		} else
+		} else {
+			metrics_set("objwatch_source_up", 1, "source",
+			    p->src->name);
 			failures = 0;
+		}
 		s3_sleep(p, wait);
 	}
 	PQfinish(p->conn);

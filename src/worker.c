@@ -129,6 +129,7 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	void			*data = NULL;
 	size_t			 len = 0;
 	char			*location = NULL, *cause;
+	const char		*outcome = NULL;
 	double			 t0 = now_monotonic();
 
 	memset(&ij, 0, sizeof ij);
@@ -164,7 +165,8 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 			    "record it: %s", job->id, job->key, job->recipe,
 			    cause);
 			free(cause);
-		}
+		} else
+			outcome = "done";
 		goto out;
 	}
 	vars.source = job->source;
@@ -204,12 +206,21 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	log_debug("job %" PRId64 ": '%s' -> '%s' (%dx%d, %zu bytes, %.0f ms)",
 	    job->id, job->key, location, ij.width, ij.height, ij.outlen,
 	    (now_monotonic() - t0) * 1000);
+	outcome = "done";
+	metrics_count("objwatch_output_bytes_total", ij.outlen, "recipe",
+	    job->recipe, NULL, NULL);
 	goto out;
 
 failed:
 	log_warnx("job %" PRId64 " ('%s', recipe '%s') failed: %s: %s",
 	    job->id, job->key, job->recipe, error_class_name(err.cls),
 	    err.msg);
+	if (!err.transient)
+		outcome = "failed";
+	else if (job->attempts >= job->max_attempts)
+		outcome = "dead";
+	else
+		outcome = "retry";
 	while (queue_fail(w->conn, w->name, job, &err, &cause) != 0) {
 		if (worker_reconnect(w, cause) == 0) {
 			free(cause);
@@ -221,6 +232,15 @@ failed:
 		break;
 	}
 out:
+	if (outcome != NULL) {
+		metrics_count("objwatch_jobs_finished_total", 1, "recipe",
+		    job->recipe, "outcome", outcome);
+		metrics_observe("objwatch_job_duration_seconds", job->recipe,
+		    now_monotonic() - t0);
+	}
+	if (len > 0)
+		metrics_count("objwatch_input_bytes_total", len, "recipe",
+		    job->recipe, NULL, NULL);
 	job_error_clear(&err);
 	image_job_clear(&ij);
 	free(data);

@@ -77,7 +77,7 @@ main(void)
 	struct config	*conf;
 	char		*want, *got;
 
-	plan(69);
+	plan(71);
 	if (VIPS_INIT("t-config") != 0)
 		return (1);
 	if (mkdtemp(dir) == NULL || chdir(dir) != 0)
@@ -279,6 +279,11 @@ main(void)
 	is_str(got, "", "a 400-character steps line is read whole");
 	free(got);
 	config_free(conf);
+
+	expect_error("[source.my photos]\ntype = dir\npath = in\nrecipes = "
+	    "thumbs\n" GOOD_RECIPE, "c.conf:1: source name 'my photos' may "
+	    "only have letters, digits, '-', '_' and '.' (it names URLs, "
+	    "metrics and rows)", "a source name with a space");
 
 	/* The file itself missing. */
 	strv_clear(&errors);
