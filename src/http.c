@@ -210,6 +210,17 @@ db_failed:
 	return (503);
 }
 
+/* Count a webhook answer by source and status. */
+static void
+http_count(const struct source *src, unsigned int status)
+{
+	char	 code[8];
+
+	snprintf(code, sizeof code, "%u", status);
+	metrics_count("objwatch_webhook_requests_total", 1, "source",
+	    src->name, "status", code);
+}
+
 static enum MHD_Result
 http_events(struct http_server *hs, struct MHD_Connection *c,
     const struct source *src, struct http_request *rq)
@@ -224,6 +235,7 @@ http_events(struct http_server *hs, struct MHD_Connection *c,
 		xasprintf(&msg, "the body is over the limit of %d bytes",
 		    HTTP_MAX_BODY);
 		ret = http_error(c, 413, msg);
+		http_count(src, 413);
 		free(msg);
 		return (ret);
 	}
@@ -233,11 +245,13 @@ http_events(struct http_server *hs, struct MHD_Connection *c,
 		log_warnx("webhook '%s': refused a malformed body of %zu "
 		    "bytes (400)", src->name, rq->len);
 		ret = http_error(c, 400, cause);
+		http_count(src, 400);
 		free(cause);
 		return (ret);
 	}
 	status = http_apply(hs, src, &evs, &queued, &deleted, &ignored, &msg);
 	events_clear(&evs);
+	http_count(src, status);
 	if (status != 200) {
 		ret = http_error(c, status, msg);
 		free(msg);
@@ -329,14 +343,17 @@ http_handler(void *arg, struct MHD_Connection *c, const char *url,
 		    !http_token_ok(auth + 7, src->webhook_token_value)) {
 			log_warnx("webhook '%s': %s bearer token", src->name,
 			    auth == NULL ? "no" : "a wrong");
+			http_count(src, 401);
 			return (http_error(c, 401, "a missing or wrong bearer "
 			    "token"));
 		}
 		clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (clen != NULL && strtoull(clen, NULL, 10) > HTTP_MAX_BODY)
+		if (clen != NULL && strtoull(clen, NULL, 10) > HTTP_MAX_BODY) {
+			http_count(src, 413);
 			return (http_error(c, 413, "the body is over the "
 			    "limit of 1048576 bytes"));
+		}
 		*state = xcalloc(1, sizeof *rq);
 		return (MHD_YES);
 	}
