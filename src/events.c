@@ -94,6 +94,10 @@ events_number(json_t *v)
 	return (-1);
 }
 
+/* Nanoseconds in an int64_t reach 2262: later (or earlier than 1970) is
+ * unreadable. */
+#define EVENTS_MAX_SECONDS	9223372036LL
+
 /*
  * An event time as nanoseconds since the epoch: ISO 8601 in UTC with any
  * number of fraction digits (ms from AWS, µs from Ceph), or epoch seconds
@@ -111,7 +115,7 @@ events_time(json_t *v)
 		return (0);
 	if (!json_is_string(v) || strchr(json_string_value(v), '-') == NULL) {
 		n = events_number(v);
-		return (n > 0 ? n * 1000000000LL : 0);
+		return (n > 0 && n < EVENTS_MAX_SECONDS ? n * 1000000000LL : 0);
 	}
 	s = json_string_value(v);
 	memset(&tm, 0, sizeof tm);
@@ -125,7 +129,8 @@ events_time(json_t *v)
 			}
 		}
 	}
-	if ((t = timegm(&tm)) == (time_t)-1)
+	if ((t = timegm(&tm)) == (time_t)-1 || t <= 0 ||
+	    t >= EVENTS_MAX_SECONDS)
 		return (0);
 	return ((int64_t)t * 1000000000LL + frac);
 }
