@@ -35,6 +35,12 @@
 #include "banned.h"
 
 #define HTTP_MAX_BODY	(1024 * 1024)
+/*
+ * A body must arrive within this many seconds of its headers: the idle
+ * timeout alone lets a client that sends a byte a second hold a connection
+ * for ever (and 64 such clients would lock everyone else out).
+ */
+#define HTTP_BODY_SECONDS	10
 
 struct http_server {
 	const struct config	*conf;
@@ -47,6 +53,7 @@ struct http_request {
 	char		*body;
 	size_t		 len;
 	int		 too_big;
+	double		 started;
 };
 
 static enum MHD_Result
@@ -354,8 +361,14 @@ http_handler(void *arg, struct MHD_Connection *c, const char *url,
 			return (http_error(c, 413, "the body is over the "
 			    "limit of 1048576 bytes"));
 		}
-		*state = xcalloc(1, sizeof *rq);
+		*state = rq = xcalloc(1, sizeof *rq);
+		rq->started = now_monotonic();
 		return (MHD_YES);
+	}
+	if (now_monotonic() - rq->started > HTTP_BODY_SECONDS) {
+		log_warnx("webhook '%s': a body took over %d s to arrive; "
+		    "closing the connection", src->name, HTTP_BODY_SECONDS);
+		return (MHD_NO);
 	}
 	if (*upload_size > 0) {
 		if (rq->len + *upload_size > HTTP_MAX_BODY)
