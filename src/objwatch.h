@@ -215,6 +215,11 @@ enum source_type {
 	SOURCE_S3
 };
 
+enum source_on_delete {
+	ON_DELETE_KEEP,		/* outputs of deleted objects stay */
+	ON_DELETE_REMOVE	/* and are removed with them */
+};
+
 struct source {
 	char		 *name;
 	int		  line;
@@ -228,6 +233,9 @@ struct source {
 	struct recipe	**recipes;
 	size_t		  nrecipes;
 	struct strv	  skip_roots;	/* output roots inside this source */
+	double		  settle;	/* dir: seconds a file must stay still */
+	double		  reconcile;	/* dir: seconds between reconciles */
+	int		  on_delete;	/* enum source_on_delete */
 };
 
 struct config {
@@ -316,6 +324,31 @@ int	 queue_fail(PGconn *, const char *worker, const struct claimed_job *,
 	     const struct job_error *, char **cause);
 void	 claimed_job_clear(struct claimed_job *);
 double	 queue_backoff(int attempts);
+
+/* ledger.c: the ledger one folder at a time, for reconciles. */
+struct ledger_entry {
+	char		*key;
+	char		*version;
+	int		 complete;	/* has a job for every recipe */
+};
+
+struct ledger_folder {
+	struct ledger_entry	*v;	/* sorted by key, then version */
+	size_t			 n;
+};
+
+enum ledger_scope {
+	LEDGER_KEYS,		/* these keys */
+	LEDGER_TREE		/* a folder and everything under it */
+};
+int	 ledger_folder_read(PGconn *, const struct source *,
+	     const char *folder, struct ledger_folder *, char **cause);
+void	 ledger_folder_clear(struct ledger_folder *);
+int	 ledger_entry_cmp(const void *, const void *);
+int	 ledger_folders(PGconn *, const char *source, struct strv *,
+	     char **cause);
+int	 ledger_delete(PGconn *, const struct source *, enum ledger_scope,
+	     const struct strv *, struct strv *outputs, int *n, char **cause);
 
 /* source-dir.c: watched folders (one thread for all: libinotifytools). */
 struct dir_watcher;
