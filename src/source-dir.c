@@ -451,12 +451,16 @@ dir_pending_add(struct dir_watcher *dw, const struct source *src,
 	p->due = now_monotonic() + src->settle;
 }
 
-/* Take a complete file now, or wait while a writer still has it open. */
+/*
+ * Take a complete file now, or wait while a writer still has it open. An
+ * empty file always waits: open(O_CREAT) makes the file before it counts
+ * as open for writing, so a new file can look closed for an instant.
+ */
 static void
 dir_take(struct dir_watcher *dw, const struct source *src, const char *path,
     const char *key, const struct stat *st)
 {
-	if (dir_writing(path) == 1) {
+	if (st->st_size == 0 || dir_writing(path) == 1) {
 		log_debug("source '%s': '%s' is still open for writing",
 		    src->name, key);
 		dir_pending_add(dw, src, path, st);
