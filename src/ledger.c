@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +247,109 @@ ledger_delete(PGconn *conn, const struct source *src, enum ledger_scope scope,
 		if (!PQgetisnull(res, i, 1))
 			strv_push(outputs, PQgetvalue(res, i, 1));
 	}
+	PQclear(res);
+	return (0);
+}
+
+static const char enqueue_sql[] =
+	"WITH v AS ("
+	"  SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[],"
+	"      $5::bigint[]) AS v(key, version, size, mtime)"
+	"), ins AS ("
+	"  INSERT INTO objwatch.objects (source, key, version, size, mtime)"
+	"  SELECT $1, v.key, v.version, v.size, to_timestamp(v.mtime / 1e9)"
+	"  FROM v"
+	"  ON CONFLICT (source, key, version) DO UPDATE SET deleted_at = NULL"
+	"  WHERE objects.deleted_at IS NOT NULL"
+	"  RETURNING id"
+	"), obj AS ("
+	"  SELECT id FROM ins UNION"
+	"  SELECT o.id FROM objwatch.objects o JOIN v"
+	"    ON o.source = $1 AND o.key = v.key AND o.version = v.version"
+	"), j AS ("
+	"  INSERT INTO objwatch.jobs (object_id, recipe, recipe_hash,"
+	"      max_attempts)"
+	"  SELECT obj.id, t.r, t.h, $8::integer"
+	"  FROM obj, unnest($6::text[], $7::text[]) AS t(r, h)"
+	"  ON CONFLICT (object_id, recipe, recipe_hash) DO NOTHING"
+	"  RETURNING id"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_jobs', '')"
+	"  WHERE EXISTS (SELECT 1 FROM j)"
+	")"
+	"SELECT (SELECT count(*) FROM obj), (SELECT count(*) FROM j),"
+	"    (SELECT count(*) FROM n)";
+
+/*
+ * Enqueue n object versions of src in one statement, as queue_enqueue
+ * does for one. Fails if any row is neither inserted nor visible (another
+ * process inserted it meanwhile): the caller then enqueues them one by one,
+ * which is harmless for those already done (enqueuing is idempotent).
+ */
+int
+ledger_enqueue(PGconn *conn, const struct source *src,
+    const struct object_version *ov, size_t n, int max_attempts, int *njobs,
+    char **cause)
+{
+	PGresult	*res;
+	const char	**keys, **versions, **names, **hashes;
+	char		**sizes, **mtimes, *arr[6], attempts[16];
+	const char	*params[8];
+	size_t		 i;
+
+	keys = xcalloc(n + 1, sizeof *keys);
+	versions = xcalloc(n + 1, sizeof *versions);
+	sizes = xcalloc(n + 1, sizeof *sizes);
+	mtimes = xcalloc(n + 1, sizeof *mtimes);
+	for (i = 0; i < n; i++) {
+		keys[i] = ov[i].key;
+		versions[i] = ov[i].version;
+		xasprintf(&sizes[i], "%lld", (long long)ov[i].size);
+		xasprintf(&mtimes[i], "%lld", (long long)ov[i].mtime_ns);
+	}
+	names = xcalloc(src->nrecipes + 1, sizeof *names);
+	hashes = xcalloc(src->nrecipes + 1, sizeof *hashes);
+	for (i = 0; i < src->nrecipes; i++) {
+		names[i] = src->recipes[i]->name;
+		hashes[i] = src->recipes[i]->hash;
+	}
+	arr[0] = ledger_array(keys, n);
+	arr[1] = ledger_array(versions, n);
+	arr[2] = ledger_array((const char *const *)sizes, n);
+	arr[3] = ledger_array((const char *const *)mtimes, n);
+	arr[4] = ledger_array(names, src->nrecipes);
+	arr[5] = ledger_array(hashes, src->nrecipes);
+	for (i = 0; i < n; i++) {
+		free(sizes[i]);
+		free(mtimes[i]);
+	}
+	free(keys);
+	free(versions);
+	free(sizes);
+	free(mtimes);
+	free(names);
+	free(hashes);
+	snprintf(attempts, sizeof attempts, "%d", max_attempts);
+	params[0] = src->name;
+	for (i = 0; i < 6; i++)
+		params[i + 1] = arr[i];
+	params[7] = attempts;
+
+	res = PQexecParams(conn, enqueue_sql, 8, NULL, params, NULL, NULL, 0);
+	for (i = 0; i < 6; i++)
+		free(arr[i]);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	if ((size_t)atoll(PQgetvalue(res, 0, 0)) != n) {
+		xasprintf(cause, "%s of %zu objects are neither inserted nor "
+		    "visible", PQgetvalue(res, 0, 0), n);
+		PQclear(res);
+		return (-1);
+	}
+	*njobs = atoi(PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return (0);
 }

@@ -347,6 +347,9 @@ void	 ledger_folder_clear(struct ledger_folder *);
 int	 ledger_entry_cmp(const void *, const void *);
 int	 ledger_folders(PGconn *, const char *source, struct strv *,
 	     char **cause);
+int	 ledger_enqueue(PGconn *, const struct source *,
+	     const struct object_version *, size_t, int max_attempts,
+	     int *njobs, char **cause);
 int	 ledger_delete(PGconn *, const struct source *, enum ledger_scope,
 	     const struct strv *, struct strv *outputs, int *n, char **cause);
 

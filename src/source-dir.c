@@ -830,6 +830,61 @@ dir_list(const struct source *src, const char *path, struct dir_file **files,
 	return (0);
 }
 
+/* Add a complete file of a folder to the batch to enqueue. */
+static void
+dir_batch_add(struct object_version **batch, size_t *n,
+    const struct source *src, const struct dir_file *f)
+{
+	struct object_version	*ov;
+
+	*batch = xreallocarray(*batch, *n + 1, sizeof **batch);
+	ov = &(*batch)[(*n)++];
+	ov->source = src->name;
+	ov->key = f->key;
+	ov->version = f->version;
+	ov->size = f->st.st_size;
+	ov->mtime_ns = (int64_t)f->st.st_mtim.tv_sec * 1000000000LL +
+	    f->st.st_mtim.tv_nsec;
+	ov->inode = f->st.st_ino;
+}
+
+/*
+ * Enqueue a folder's complete new files in one statement; if that fails,
+ * one by one (which also rides out a broken connection).
+ */
+static void
+dir_batch_enqueue(struct dir_watcher *dw, const struct source *src,
+    const struct dir_file *files, size_t nfiles,
+    const struct object_version *batch, size_t n)
+{
+	const struct dir_file	*f;
+	char			*cause = NULL;
+	size_t			 i;
+	int			 njobs;
+
+	if (n == 0 || *dw->stop)
+		return;
+	if (dir_db(dw) == 0 && ledger_enqueue(dw->conn, src, batch, n,
+	    dw->conf->max_attempts, &njobs, &cause) == 0) {
+		dw->queued += njobs;
+		if (njobs > 0)
+			log_debug("source '%s': queued %zu files (%d jobs)",
+			    src->name, n, njobs);
+		return;
+	}
+	if (cause != NULL) {
+		log_debug("source '%s': batch of %zu: %s; one by one",
+		    src->name, n, cause);
+		free(cause);
+	}
+	for (i = 0; i < n && !*dw->stop; i++) {
+		f = bsearch(batch[i].key, files, nfiles, sizeof *files,
+		    dir_file_key_cmp);
+		if (f != NULL)
+			dir_enqueue(dw, src, f->key, &f->st);
+	}
+}
+
 /*
  * Watch a folder, then read it and compare it with the ledger: files the
  * ledger lacks (or lacks a job for) are taken, keys it has that are gone
@@ -839,12 +894,13 @@ static void
 dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 {
 	struct dir_file		*files = NULL, *f;
+	struct object_version	*batch = NULL;
 	struct ledger_folder	 lf = { NULL, 0 };
 	struct ledger_entry	 probe, *e;
 	struct strv		 subdirs = { NULL, 0 }, gone = { NULL, 0 };
 	const char		*folder;
 	char			*cause, *child, *fullpath;
-	size_t			 nfiles = 0, i;
+	size_t			 nfiles = 0, nbatch = 0, i;
 	int			 known;
 
 	if (*dw->stop || dir_is_output(src, path))
@@ -881,9 +937,14 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 				continue;
 		}
 		fullpath = path_join(src->path, f->key);
-		dir_take(dw, src, fullpath, f->key, &f->st);
+		if (f->st.st_size == 0 || dir_writing(fullpath) == 1)
+			dir_take(dw, src, fullpath, f->key, &f->st);
+		else
+			dir_batch_add(&batch, &nbatch, src, f);
 		free(fullpath);
 	}
+	dir_batch_enqueue(dw, src, files, nfiles, batch, nbatch);
+	free(batch);
 	/* Keys the ledger holds for this folder that are no longer here. */
 	for (i = 0; known && i < lf.n; i++) {
 		if (i > 0 && strcmp(lf.v[i].key, lf.v[i - 1].key) == 0)

@@ -96,8 +96,10 @@ ok $? "the output file is gone (on_delete = remove)"
 cp "$T/s.jpg" "$T/rm/s.jpg"
 wait_for_sql "SELECT state FROM objwatch.results WHERE key = 's.jpg'" done
 n=$(grep -c "source 'rm': periodic reconcile scan" "$OW_LOG")
-wait_until 10 test "$(grep -c "source 'rm': periodic reconcile scan" \
-	"$OW_LOG")" -gt "$n"
+another_reconcile() {
+	[ "$(grep -c "source 'rm': periodic reconcile scan" "$OW_LOG")" -gt "$n" ]
+}
+wait_until 10 another_reconcile
 wait_until 10 grep -q "source 'rm': periodic reconcile scan: 1 files, 0 new jobs" \
 	"$OW_LOG"
 ok $? "a periodic reconcile sees the one input, not its output" || ow_log
