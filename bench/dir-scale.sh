@@ -5,7 +5,8 @@
 #
 # Builds FOLDERS leaf folders (default 1000, nested three deep: 10 x 10 x
 # 10) holding PER files each (default 100: 100,000 files), hard links to
-# one tiny JPEG, and prints:
+# PER copies of one tiny JPEG (a file system caps links per inode), and
+# prints:
 #   - the start-up reconcile time on a fresh tree (everything is new) and
 #     on a tree already recorded (nothing is);
 #   - objwatch's peak resident memory (VmHWM) after each;
@@ -24,7 +25,7 @@ mkdir -p "$T/in" "$T/out" "$T/leaf"
 make_jpeg "$T/tiny.jpg" 16 16 1 || exit 1
 i=1
 while [ "$i" -le "$PER" ]; do
-	ln "$T/tiny.jpg" "$T/leaf/f$i.jpg"
+	cp "$T/tiny.jpg" "$T/leaf/f$i.jpg"
 	i=$((i + 1))
 done
 n=0
