@@ -27,11 +27,17 @@ for i in 1 2 3 4; do wait %$i || st=1; done
 ok $st "four concurrent migrations all succeed"
 is "$(cat "$T"/m*.log | grep -c 'applied migration 0001-schema')" 1 \
     "exactly one of them applied the schema"
-is "$(sql "SELECT version, name FROM objwatch.schema_migrations")" \
-    "1|0001-schema" "the migration is recorded once"
+# Every migration under sql/, each recorded once, in order.
+want=$(for f in "$SRCDIR"/sql/[0-9]*.sql; do
+	b=$(basename "$f" .sql)
+	echo "$(echo "$b" | sed 's/^0*\([0-9][0-9]*\)-.*/\1/')|$b"
+done)
+latest=$(echo "$want" | tail -n 1 | cut -d'|' -f1)
+is "$(sql "SELECT version, name FROM objwatch.schema_migrations
+	ORDER BY version")" "$want" "each migration is recorded once"
 
 out=$("$OBJWATCH" -c "$T/ow.conf" db migrate 2>&1)
-like "$out" "database schema is up to date \(version 1\)" \
+like "$out" "database schema is up to date \(version $latest\)" \
     "migrating again applies nothing"
 is "$(sql "SELECT string_agg(column_name, ',' ORDER BY ordinal_position)
 	FROM information_schema.columns WHERE table_schema = 'objwatch'
@@ -44,5 +50,5 @@ is "$(sql "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM
 
 sql "INSERT INTO objwatch.schema_migrations VALUES (99, '0099-future')"
 out=$("$OBJWATCH" -c "$T/ow.conf" db migrate 2>&1)
-like "$out" "the database schema is at version 99, newer than this objwatch knows \(1\): upgrade objwatch" \
+like "$out" "the database schema is at version 99, newer than this objwatch knows \($latest\): upgrade objwatch" \
     "a schema newer than the binary is refused"
