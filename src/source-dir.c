@@ -949,8 +949,8 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 	for (i = 0; known && i < lf.n; i++) {
 		if (i > 0 && strcmp(lf.v[i].key, lf.v[i - 1].key) == 0)
 			continue;
-		if (bsearch(lf.v[i].key, files, nfiles, sizeof *files,
-		    dir_file_key_cmp) == NULL)
+		if (nfiles == 0 || bsearch(lf.v[i].key, files, nfiles,
+		    sizeof *files, dir_file_key_cmp) == NULL)
 			strv_push(&gone, lf.v[i].key);
 	}
 	dir_forget(dw, src, LEDGER_KEYS, &gone);
