@@ -61,6 +61,6 @@ ok $? "a reconcile follows it and sees every file" || ow_log
 wait_for_sql "SELECT count(*) || '/' || count(DISTINCT key)
 	FROM objwatch.objects" "500/500" 60
 ok $? "every file is recorded once" || ow_log
-wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" 500 120
+wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" 500 300
 ok $? "every file is processed" || ow_log
 is "$(sql "SELECT count(*) FROM objwatch.jobs")" 500 "no job twice"
