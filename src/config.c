@@ -31,7 +31,10 @@
 #include "banned.h"
 
 #define DEFAULT_INCLUDE	"*.jpg *.jpeg *.png *.webp *.tif *.tiff *.gif"
+/* .* also covers rsync's temporary names, .NAME.XXXXXX */
 #define DEFAULT_EXCLUDE	".* *~ *.tmp *.part *.partial .~*"
+#define DEFAULT_SETTLE	2.0	/* seconds */
+#define DEFAULT_RECONCILE 300.0	/* seconds */
 
 enum section_kind {
 	SECTION_MAIN,
@@ -66,6 +69,7 @@ static const char *const source_types[] = { "dir", "s3", NULL };
 static const char *const yes_no[] = { "no", "yes", NULL };
 static const char *const uri_styles[] = { "path", "virtual", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
+static const char *const on_delete_choices[] = { "keep", "remove", NULL };
 static const char *const log_levels[] = { "error", "warning", "info", "debug",
     NULL };
 
@@ -100,6 +104,11 @@ static const struct config_key config_keys[] = {
 	{ SECTION_SOURCE, "recipes", KEY_LIST,
 	  offsetof(struct source, recipe_names), 0, 0, NULL,
 	  offsetof(struct source, recipes_line) },
+	SRC("settle", KEY_DURATION, settle),
+	SRC("reconcile", KEY_DURATION, reconcile),
+	{ SECTION_SOURCE, "on_delete", KEY_ENUM,
+	  offsetof(struct source, on_delete), 0, 0, on_delete_choices,
+	  NO_LINE },
 
 	{ SECTION_MAIN, "max_pixels", KEY_COUNT,
 	  offsetof(struct config, max_pixels), 0, 0, NULL, NO_LINE },
@@ -712,6 +721,10 @@ config_resolve(struct config_parse *cp)
 			    "(dir or s3)", src->name);
 			continue;
 		}
+		if (src->settle == 0)
+			src->settle = DEFAULT_SETTLE;
+		if (src->reconcile == 0)
+			src->reconcile = DEFAULT_RECONCILE;
 		if (src->include.n == 0)
 			strv_split_words(&src->include, DEFAULT_INCLUDE);
 		if (src->exclude.n == 0)
@@ -1005,6 +1018,12 @@ config_print(const struct config *conf, FILE *f)
 		print_list(f, "include", &src->include);
 		print_list(f, "exclude", &src->exclude);
 		print_list(f, "recipes", &src->recipe_names);
+		if (src->type == SOURCE_DIR) {
+			fprintf(f, "settle = %gs\n", src->settle);
+			fprintf(f, "reconcile = %gs\n", src->reconcile);
+			fprintf(f, "on_delete = %s\n",
+			    on_delete_choices[src->on_delete]);
+		}
 	}
 	for (i = 0; i < conf->nrecipes; i++) {
 		r = conf->recipes[i];

@@ -268,6 +268,11 @@ enum source_type {
 	SOURCE_S3
 };
 
+enum source_on_delete {
+	ON_DELETE_KEEP,		/* outputs of deleted objects stay */
+	ON_DELETE_REMOVE	/* and are removed with them */
+};
+
 struct source {
 	char		 *name;
 	int		  line;
@@ -296,6 +301,9 @@ struct source {
 	char		 *webhook_token;	/* as written: a token or env:NAME */
 	char		 *webhook_token_value;
 	char		 *region;	/* SigV4 libs3 only */
+	double		  settle;	/* dir: seconds a file must stay still */
+	double		  reconcile;	/* dir: seconds between reconciles */
+	int		  on_delete;	/* enum source_on_delete */
 };
 
 struct config {
@@ -395,6 +403,34 @@ int	 queue_set_info(PGconn *, int64_t object_id, const char *json,
 int	 queue_reprocess(PGconn *, const struct config *, int *njobs,
 	     char **cause);
 double	 queue_backoff(int attempts);
+
+/* ledger.c: the ledger one folder at a time, for reconciles. */
+struct ledger_entry {
+	char		*key;
+	char		*version;
+	int		 complete;	/* has a job for every recipe */
+};
+
+struct ledger_folder {
+	struct ledger_entry	*v;	/* sorted by key, then version */
+	size_t			 n;
+};
+
+enum ledger_scope {
+	LEDGER_KEYS,		/* these keys */
+	LEDGER_TREE		/* a folder and everything under it */
+};
+int	 ledger_folder_read(PGconn *, const struct source *,
+	     const char *folder, struct ledger_folder *, char **cause);
+void	 ledger_folder_clear(struct ledger_folder *);
+int	 ledger_entry_cmp(const void *, const void *);
+int	 ledger_folders(PGconn *, const char *source, struct strv *,
+	     char **cause);
+int	 ledger_enqueue(PGconn *, const struct source *,
+	     const struct object_version *, size_t, int max_attempts,
+	     int *njobs, char **cause);
+int	 ledger_delete(PGconn *, const struct source *, enum ledger_scope,
+	     const struct strv *, struct strv *outputs, int *n, char **cause);
 
 /* source-dir.c: watched folders (one thread for all: libinotifytools). */
 struct dir_watcher;

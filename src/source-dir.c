@@ -4,24 +4,50 @@
  * libinotifytools keeps its state in globals and is not thread-safe, so one
  * thread serves every dir source: it owns the inotify instance and its own
  * database connection. Each folder is watched before it is read, so a file
- * written while the folder is being scanned is seen by the scan or by an
- * event (or both: enqueuing is idempotent). The same walk runs at start,
- * for a folder created or moved in, and after an inotify queue overflow.
+ * written while the folder is being read is seen by the read or by an
+ * event (or both: enqueuing is idempotent).
  *
- * A file is taken when its writer closes it (IN_CLOSE_WRITE) or when it is
- * renamed into place (IN_MOVED_TO); the object version is size, mtime in
+ * When a file is complete. It is taken when its writer closes it
+ * (IN_CLOSE_WRITE) or when it is renamed into place (IN_MOVED_TO). A file
+ * that appears with IN_CREATE alone (a hard link: OpenSSH's sftp server
+ * renames with link() and unlink()) goes to a small pending table and is
+ * taken once its size, mtime and inode have not changed for the source's
+ * `settle` time. Whatever the event, a file still open for writing is never
+ * taken: a read lease (F_SETLEASE) cannot be placed on such a file, which
+ * the kernel tells us without any writer's help; it waits in the pending
+ * table until its writer closes it. The object version is size, mtime in
  * nanoseconds and inode, so a file rewritten in place is a new version.
- * Outputs that land inside a source are never watched (the loop guard).
+ *
+ * Reconcile. At start, every `reconcile` period and after an inotify queue
+ * overflow (one inotify instance serves every source, so an overflow
+ * reconciles them all), each folder is compared with the ledger one folder
+ * at a time (ledger.c): new and changed files are enqueued, files gone are
+ * marked deleted, nothing else is written. Folders the ledger knows but the
+ * disk no longer has are marked deleted at the end. Memory is bounded by
+ * folders: the folder table below and one folder's listing at a time.
+ *
+ * Folders. libinotifytools' own wd-to-path table goes stale: a folder
+ * renamed inside the tree keeps its old path, and after a folder is deleted
+ * and made again its path still maps to the dead wd. So this file keeps its
+ * own table of watched folders, sorted by wd, renamed when a folder moves
+ * inside a source (IN_MOVED_FROM and IN_MOVED_TO paired by cookie), pruned
+ * on IN_IGNORED, and the wd of a new watch is asked of the kernel directly
+ * (adding a watch that exists, with the same mask, returns its wd). A
+ * folder moved out loses its watches; one moved in or created is read.
+ *
+ * Outputs that land inside a source are never watched nor read (the loop
+ * guard).
  */
 #include "config.h"
 
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,16 +59,64 @@
 #include "banned.h"
 
 #define DIR_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | \
-    IN_MOVED_FROM | IN_DELETE_SELF)
+    IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR)
+
+/* Files waiting to be complete; more wait for the next reconcile. */
+#define DIR_PENDING_MAX	4096
+
+/* A watched folder. */
+struct dir_folder {
+	int			 wd;
+	char			*path;
+	const struct source	*src;
+};
+
+/* A file seen but not yet complete. */
+struct dir_pending {
+	char			*path;
+	const struct source	*src;
+	int64_t			 size;
+	int64_t			 mtime_ns;
+	uint64_t		 inode;
+	double			 due;		/* look again then */
+};
+
+/* A file in a folder being read. */
+struct dir_file {
+	char			*key;
+	struct stat		 st;
+	char			*version;
+};
 
 struct dir_watcher {
 	const struct config	*conf;
 	volatile sig_atomic_t	*stop;
 	pthread_t		 thread;
 	PGconn			*conn;
-	int			 rescan;	/* walk every source again */
-	uint64_t		 scanned;	/* files seen by the last walk */
-	uint64_t		 queued;	/* jobs the last walk queued */
+	int			 ifd;		/* libinotifytools' fd, or -1 */
+	int			 rescan;	/* reconcile every source */
+	double			*next_reconcile; /* per conf->sources */
+
+	struct dir_folder	*folders;	/* sorted by wd */
+	size_t			 nfolders;
+	size_t			 folders_size;
+
+	struct dir_pending	*pending;
+	size_t			 npending;
+	int			 pending_full;	/* logged since the reconcile */
+
+	/* An IN_MOVED_FROM of a folder, until its IN_MOVED_TO (if any). */
+	uint32_t		 moved_cookie;
+	char			*moved_path;
+	const struct source	*moved_src;
+
+	/* What the walks since the last report did. */
+	uint64_t		 scanned;	/* files seen */
+	uint64_t		 queued;	/* jobs queued */
+	uint64_t		 deleted;	/* objects marked deleted */
+	uint64_t		 unwatched;	/* folders not watched */
+	char			*unwatched_first;
+	int			 unwatched_errno;
 };
 
 /* The version string of a file: size:mtime_ns:inode. */
@@ -182,26 +256,20 @@ dir_source_check(const struct source *src, char **cause)
 	return (0);
 }
 
-/* The source a path is in: the one with the longest matching path. */
-static const struct source *
-dir_source_of(const struct dir_watcher *dw, const char *path)
+/* The key of a path in src: what follows the source's folder. */
+static const char *
+dir_key(const struct source *src, const char *path)
 {
-	const struct source	*src, *best = NULL;
-	size_t			 i, len, best_len = 0;
+	const char	*key;
+	size_t		 len = strlen(src->path);
 
-	for (i = 0; i < dw->conf->nsources; i++) {
-		src = dw->conf->sources[i];
-		if (src->type != SOURCE_DIR)
-			continue;
-		len = strlen(src->path);
-		if (strncmp(path, src->path, len) == 0 &&
-		    (path[len] == '/' || path[len] == '\0') &&
-		    len > best_len) {
-			best = src;
-			best_len = len;
-		}
-	}
-	return (best);
+	if (strncmp(path, src->path, len) != 0 ||
+	    (path[len] != '/' && path[len] != '\0'))
+		return (NULL);
+	key = path + len;
+	while (*key == '/')
+		key++;
+	return (key);
 }
 
 /* Whether a path in src lies under one of its outputs (the loop guard). */
@@ -217,6 +285,44 @@ dir_is_output(const struct source *src, const char *path)
 			return (1);
 	}
 	return (0);
+}
+
+/* Whether a file at path is one src takes: filters and the loop guard. */
+static const char *
+dir_wanted(const struct source *src, const char *path)
+{
+	const char	*key;
+
+	if ((key = dir_key(src, path)) == NULL || *key == '\0')
+		return (NULL);
+	if (dir_is_output(src, path))
+		return (NULL);
+	if (!glob_match_any(&src->include, key) ||
+	    glob_match_any(&src->exclude, key))
+		return (NULL);
+	return (key);
+}
+
+/*
+ * Whether some process has path open for writing: 1 yes, 0 no, -1 cannot
+ * tell (a read lease needs the file's owner or CAP_LEASE, and a file
+ * system that supports leases).
+ */
+static int
+dir_writing(const char *path)
+{
+	int	 fd, rc;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return (-1);
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+		rc = 0;
+	} else
+		rc = (errno == EAGAIN) ? 1 : -1;
+	close(fd);
+	return (rc);
 }
 
 /* Make sure the watcher has a connection, reconnecting after a loss. */
@@ -235,36 +341,35 @@ dir_db(struct dir_watcher *dw)
 	return (dw->conn == NULL ? -1 : 0);
 }
 
-/* Enqueue one file if it passes the source's filters. */
+/* After a failed statement: say so, and reconcile if the link broke. */
 static void
-dir_consider(struct dir_watcher *dw, const struct source *src,
-    const char *path)
+dir_db_failed(struct dir_watcher *dw, const struct source *src,
+    const char *what, char *cause)
+{
+	log_warnx("source '%s': %s: %s", src->name, what, cause);
+	free(cause);
+	if (!db_ok(dw->conn))
+		dw->rescan = 1;
+}
+
+/* Record a file's version and queue its jobs. */
+static void
+dir_enqueue(struct dir_watcher *dw, const struct source *src,
+    const char *key, const struct stat *st)
 {
 	struct object_version	 ov;
-	const char		*key;
 	char			*version, *cause;
 	int			 njobs;
 
 	memset(&ov, 0, sizeof ov);
-	if (strncmp(path, src->path, strlen(src->path)) != 0)
-		return;
-	key = path + strlen(src->path);
-	while (*key == '/')
-		key++;
-	if (*key == '\0' || dir_is_output(src, path))
-		return;
-	if (!glob_match_any(&src->include, key) ||
-	    glob_match_any(&src->exclude, key))
-		return;
-	if (dir_version(path, &version, &ov, &cause) != 0) {
-		/* gone again, or not a file: nothing to process */
-		log_debug("source '%s': %s", src->name, cause);
-		free(cause);
-		return;
-	}
+	version = dir_version_of(st);
 	ov.source = src->name;
 	ov.key = key;
-	dw->scanned++;
+	ov.version = version;
+	ov.size = st->st_size;
+	ov.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL +
+	    st->st_mtim.tv_nsec;
+	ov.inode = st->st_ino;
 	while (!*dw->stop) {
 		if (dir_db(dw) != 0)
 			break;
@@ -287,98 +392,795 @@ dir_consider(struct dir_watcher *dw, const struct source *src,
 	free(version);
 }
 
-/* Watch a folder, then read it: files are considered, folders recursed. */
+static struct dir_pending *
+dir_pending_find(struct dir_watcher *dw, const char *path)
+{
+	size_t	 i;
+
+	for (i = 0; i < dw->npending; i++) {
+		if (strcmp(dw->pending[i].path, path) == 0)
+			return (&dw->pending[i]);
+	}
+	return (NULL);
+}
+
 static void
-dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
+dir_pending_remove(struct dir_watcher *dw, struct dir_pending *p)
+{
+	free(p->path);
+	*p = dw->pending[--dw->npending];
+}
+
+/* Forget a pending file: its writer closed it, or it went away. */
+static void
+dir_pending_del(struct dir_watcher *dw, const char *path)
+{
+	struct dir_pending	*p;
+
+	if ((p = dir_pending_find(dw, path)) != NULL)
+		dir_pending_remove(dw, p);
+}
+
+/* Wait for a file to be complete: look again after the settle time. */
+static void
+dir_pending_add(struct dir_watcher *dw, const struct source *src,
+    const char *path, const struct stat *st)
+{
+	struct dir_pending	*p;
+
+	if ((p = dir_pending_find(dw, path)) == NULL) {
+		if (dw->npending == DIR_PENDING_MAX) {
+			if (!dw->pending_full)
+				log_warnx("source '%s': more than %d files are "
+				    "being written at once; '%s' and others "
+				    "wait for the next reconcile", src->name,
+				    DIR_PENDING_MAX, path);
+			dw->pending_full = 1;
+			return;
+		}
+		if (dw->pending == NULL)
+			dw->pending = xcalloc(DIR_PENDING_MAX,
+			    sizeof *dw->pending);
+		p = &dw->pending[dw->npending++];
+		p->path = xstrdup(path);
+	}
+	p->src = src;
+	p->size = st->st_size;
+	p->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL +
+	    st->st_mtim.tv_nsec;
+	p->inode = st->st_ino;
+	p->due = now_monotonic() + src->settle;
+}
+
+/*
+ * Take a complete file now, or wait while a writer still has it open. An
+ * empty file always waits: open(O_CREAT) makes the file before it counts
+ * as open for writing, so a new file can look closed for an instant.
+ */
+static void
+dir_take(struct dir_watcher *dw, const struct source *src, const char *path,
+    const char *key, const struct stat *st)
+{
+	if (st->st_size == 0 || dir_writing(path) == 1) {
+		log_debug("source '%s': '%s' is still open for writing",
+		    src->name, key);
+		dir_pending_add(dw, src, path, st);
+		return;
+	}
+	dir_enqueue(dw, src, key, st);
+}
+
+/* Look at the pending files that are due: take the settled ones. */
+static void
+dir_pending_run(struct dir_watcher *dw)
+{
+	struct dir_pending	*p;
+	struct stat		 st;
+	const char		*key;
+	int64_t			 mtime_ns;
+	double			 now = now_monotonic();
+	size_t			 i = 0;
+	char			*path;
+
+	while (i < dw->npending && !*dw->stop) {
+		p = &dw->pending[i];
+		if (p->due > now) {
+			i++;
+			continue;
+		}
+		key = dir_wanted(p->src, p->path);
+		if (key == NULL || lstat(p->path, &st) == -1 ||
+		    !S_ISREG(st.st_mode)) {
+			dir_pending_remove(dw, p);	/* gone meanwhile */
+			continue;
+		}
+		mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+		    st.st_mtim.tv_nsec;
+		if (st.st_size != p->size || mtime_ns != p->mtime_ns ||
+		    st.st_ino != p->inode || dir_writing(p->path) == 1) {
+			dir_pending_add(dw, p->src, p->path, &st);
+			i++;
+			continue;
+		}
+		path = xstrdup(p->path);
+		dir_enqueue(dw, p->src, dir_wanted(p->src, path), &st);
+		dir_pending_del(dw, path);
+		free(path);
+	}
+}
+
+/* The pending file due first, as a monotonic time; 0 when none. */
+static double
+dir_pending_next(struct dir_watcher *dw)
+{
+	double	 next = 0;
+	size_t	 i;
+
+	for (i = 0; i < dw->npending; i++) {
+		if (next == 0 || dw->pending[i].due < next)
+			next = dw->pending[i].due;
+	}
+	return (next);
+}
+
+/* Index of wd in the folder table, or where it would go. */
+static size_t
+dir_folder_index(struct dir_watcher *dw, int wd, int *found)
+{
+	size_t	 lo = 0, hi = dw->nfolders, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (dw->folders[mid].wd < wd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = (lo < dw->nfolders && dw->folders[lo].wd == wd);
+	return (lo);
+}
+
+static struct dir_folder *
+dir_folder_find(struct dir_watcher *dw, int wd)
+{
+	size_t	 i;
+	int	 found;
+
+	i = dir_folder_index(dw, wd, &found);
+	return (found ? &dw->folders[i] : NULL);
+}
+
+static void
+dir_folder_add(struct dir_watcher *dw, int wd, const char *path,
+    const struct source *src)
+{
+	struct dir_folder	*f;
+	size_t			 i;
+	int			 found;
+
+	i = dir_folder_index(dw, wd, &found);
+	if (found) {
+		f = &dw->folders[i];
+		if (strcmp(f->path, path) != 0) {
+			free(f->path);
+			f->path = xstrdup(path);
+		}
+		f->src = src;
+		return;
+	}
+	if (dw->nfolders == dw->folders_size) {
+		dw->folders_size = dw->folders_size == 0 ? 64 :
+		    dw->folders_size * 2;
+		dw->folders = xreallocarray(dw->folders, dw->folders_size,
+		    sizeof *dw->folders);
+	}
+	memmove(&dw->folders[i + 1], &dw->folders[i],
+	    (dw->nfolders - i) * sizeof *dw->folders);
+	dw->nfolders++;
+	f = &dw->folders[i];
+	f->wd = wd;
+	f->path = xstrdup(path);
+	f->src = src;
+}
+
+/* Forget a watch the kernel dropped (IN_IGNORED). */
+static void
+dir_folder_forget(struct dir_watcher *dw, int wd)
+{
+	size_t	 i;
+	int	 found;
+
+	i = dir_folder_index(dw, wd, &found);
+	if (!found)
+		return;
+	free(dw->folders[i].path);
+	memmove(&dw->folders[i], &dw->folders[i + 1],
+	    (dw->nfolders - i - 1) * sizeof *dw->folders);
+	dw->nfolders--;
+}
+
+/* Whether path is dir or lies under it. */
+static int
+dir_under(const char *path, const char *dir)
+{
+	size_t	 len = strlen(dir);
+
+	return (strncmp(path, dir, len) == 0 &&
+	    (path[len] == '\0' || path[len] == '/'));
+}
+
+/* A folder moved inside the tree: its watches now carry the new path. */
+static void
+dir_folder_rename(struct dir_watcher *dw, const char *from, const char *to)
+{
+	struct dir_folder	*f;
+	char			*s, *from_slash, *to_slash;
+	size_t			 i, len = strlen(from);
+
+	for (i = 0; i < dw->nfolders; i++) {
+		f = &dw->folders[i];
+		if (!dir_under(f->path, from))
+			continue;
+		xasprintf(&s, "%s%s", to, f->path + len);
+		free(f->path);
+		f->path = s;
+	}
+	/* Keep libinotifytools' own names right too (it wants the slash). */
+	xasprintf(&from_slash, "%s/", from);
+	xasprintf(&to_slash, "%s/", to);
+	inotifytools_replace_filename(from_slash, to_slash);
+	free(from_slash);
+	free(to_slash);
+}
+
+/*
+ * Forget the folders at and under path; with unwatch, remove their watches
+ * too (a folder moved out of the tree keeps its watches in the kernel).
+ */
+static void
+dir_folder_drop(struct dir_watcher *dw, const char *path, int unwatch)
+{
+	size_t	 i = 0, j = 0;
+
+	for (i = 0; i < dw->nfolders; i++) {
+		if (dir_under(dw->folders[i].path, path)) {
+			if (unwatch)
+				inotifytools_remove_watch_by_wd(
+				    dw->folders[i].wd);
+			free(dw->folders[i].path);
+			continue;
+		}
+		dw->folders[j++] = dw->folders[i];
+	}
+	dw->nfolders = j;
+}
+
+/* Watch a folder, recording it in the table; failures are counted. */
+static void
+dir_watch(struct dir_watcher *dw, const struct source *src, const char *path)
+{
+	char	*slash;
+	int	 wd, error;
+
+	if (!inotifytools_watch_file(path, DIR_EVENTS)) {
+		error = inotifytools_error();
+		if (error == ENOENT || error == ENOTDIR)
+			return;		/* gone already */
+		if (dw->unwatched++ == 0) {
+			dw->unwatched_first = xstrdup(path);
+			dw->unwatched_errno = error;
+		}
+		return;
+	}
+	/*
+	 * libinotifytools does not say which wd it got, and its lookup by
+	 * name can answer a dead one: ask the kernel, which returns the
+	 * existing watch for the same folder and mask.
+	 */
+	if (dw->ifd != -1)
+		wd = inotify_add_watch(dw->ifd, path, DIR_EVENTS);
+	else {
+		xasprintf(&slash, "%s/", path);
+		wd = inotifytools_wd_from_filename(slash);
+		free(slash);
+	}
+	if (wd >= 0)
+		dir_folder_add(dw, wd, path, src);
+}
+
+/* Say once, after a walk, which folders could not be watched and why. */
+static void
+dir_watch_report(struct dir_watcher *dw, const struct source *src)
+{
+	if (dw->unwatched == 0)
+		return;
+	if (dw->unwatched_errno == ENOSPC)
+		log_warnx("source '%s': cannot watch '%s' and %" PRIu64 " "
+		    "more folders: the limit of inotify watches is reached; "
+		    "raise the sysctl fs.inotify.max_user_watches (now %d); "
+		    "until then changes there are found by the reconcile "
+		    "every %gs", src->name, dw->unwatched_first,
+		    dw->unwatched - 1, inotifytools_get_max_user_watches(),
+		    src->reconcile);
+	else
+		log_warnx("source '%s': cannot watch '%s' and %" PRIu64 " "
+		    "more folders: %s; changes there are found by the "
+		    "reconcile every %gs", src->name, dw->unwatched_first,
+		    dw->unwatched - 1, strerror(dw->unwatched_errno),
+		    src->reconcile);
+	dw->unwatched = 0;
+	FREE_NULL(dw->unwatched_first);
+}
+
+/*
+ * Mark objects of src deleted (the keys in what, or the folder what->v[0]
+ * and everything under it), removing their outputs when the source says
+ * on_delete = remove.
+ */
+static void
+dir_forget(struct dir_watcher *dw, const struct source *src,
+    enum ledger_scope scope, const struct strv *what)
+{
+	struct strv		 outputs = { NULL, 0 };
+	const struct recipe	*r;
+	char			*cause;
+	size_t			 i, j, removed = 0;
+	int			 n, remove;
+
+	if (what->n == 0 || dir_db(dw) != 0)
+		return;
+	remove = (src->on_delete == ON_DELETE_REMOVE);
+	if (ledger_delete(dw->conn, src, scope, what, remove ? &outputs : NULL,
+	    &n, &cause) != 0) {
+		dir_db_failed(dw, src, "cannot mark deleted objects", cause);
+		return;
+	}
+	dw->deleted += n;
+	for (i = 0; i < outputs.n; i++) {
+		/* Only ever a file inside one of this source's outputs. */
+		for (j = 0; j < src->nrecipes; j++) {
+			r = src->recipes[j];
+			if (r->output_kind == OUTPUT_DIR &&
+			    r->output_root != NULL &&
+			    dir_under(outputs.v[i], r->output_root) &&
+			    strcmp(outputs.v[i], r->output_root) != 0)
+				break;
+		}
+		if (j == src->nrecipes)
+			continue;
+		if (unlink(outputs.v[i]) == 0 || errno == ENOENT)
+			removed++;
+		else
+			log_warn("source '%s': cannot remove output '%s'",
+			    src->name, outputs.v[i]);
+	}
+	if (n > 0)
+		log_info("source '%s': %d objects deleted (%s%s)%s%zu outputs "
+		    "removed", src->name, n, what->v[0],
+		    what->n > 1 ? ", ..." : "", remove ? ", " : "", removed);
+	strv_clear(&outputs);
+}
+
+static int
+dir_file_cmp(const void *a, const void *b)
+{
+	const struct dir_file	*fa = a, *fb = b;
+
+	return (strcmp(fa->key, fb->key));
+}
+
+static int
+dir_file_key_cmp(const void *key, const void *b)
+{
+	const struct dir_file	*fb = b;
+
+	return (strcmp(key, fb->key));
+}
+
+/* Read one folder's entries: the files src takes, and the subfolders. */
+static int
+dir_list(const struct source *src, const char *path, struct dir_file **files,
+    size_t *nfiles, struct strv *subdirs)
 {
 	DIR		*d;
 	struct dirent	*de;
 	struct stat	 st;
-	char		*child;
+	struct dir_file	*f;
 	const char	*key;
-	int		 isdir;
+	char		*child;
+	size_t		 size = 0;
 
-	if (dir_is_output(src, path))
-		return;
-	key = path + strlen(src->path);
-	while (*key == '/')
-		key++;
-	if (*key != '\0' && glob_match_any(&src->exclude, key))
-		return;
-	if (!inotifytools_watch_file(path, DIR_EVENTS)) {
-		if (inotifytools_error() == ENOSPC)
-			log_warnx("source '%s': cannot watch '%s': the limit "
-			    "of inotify watches is reached; raise the sysctl "
-			    "fs.inotify.max_user_watches (now %d)",
-			    src->name, path,
-			    inotifytools_get_max_user_watches());
-		else
-			log_warnx("source '%s': cannot watch '%s': %s",
-			    src->name, path, strerror(inotifytools_error()));
-	}
-	if ((d = opendir(path)) == NULL) {
-		log_warn("source '%s': cannot read folder '%s'", src->name,
-		    path);
-		return;
-	}
-	while ((de = readdir(d)) != NULL && !*dw->stop) {
+	if ((d = opendir(path)) == NULL)
+		return (-1);
+	*files = NULL;
+	*nfiles = 0;
+	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
+		if (de->d_type == DT_DIR) {
+			strv_push(subdirs, de->d_name);
+			continue;
+		}
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
 		child = path_join(path, de->d_name);
-		if (de->d_type == DT_UNKNOWN) {
-			isdir = (lstat(child, &st) == 0 &&
-			    S_ISDIR(st.st_mode));
-		} else
-			isdir = (de->d_type == DT_DIR);
-		if (isdir)
-			dir_walk(dw, src, child);
-		else if (de->d_type == DT_REG || de->d_type == DT_UNKNOWN)
-			dir_consider(dw, src, child);
+		if (lstat(child, &st) == -1) {
+			free(child);
+			continue;
+		}
+		if (S_ISDIR(st.st_mode))
+			strv_push(subdirs, de->d_name);
+		else if (S_ISREG(st.st_mode) &&
+		    (key = dir_wanted(src, child)) != NULL) {
+			if (*nfiles == size) {
+				size = size == 0 ? 64 : size * 2;
+				*files = xreallocarray(*files, size,
+				    sizeof **files);
+			}
+			f = &(*files)[(*nfiles)++];
+			f->key = xstrdup(key);
+			f->st = st;
+			f->version = dir_version_of(&st);
+		}
 		free(child);
 	}
 	closedir(d);
+	if (*nfiles > 1)
+		qsort(*files, *nfiles, sizeof **files, dir_file_cmp);
+	return (0);
 }
 
-/* Walk every dir source, queueing what the ledger lacks. */
+/* Add a complete file of a folder to the batch to enqueue. */
 static void
-dir_scan_all(struct dir_watcher *dw, const char *why)
+dir_batch_add(struct object_version **batch, size_t *n,
+    const struct source *src, const struct dir_file *f)
 {
-	const struct source	*src;
-	size_t			 i;
-	double			 t0;
+	struct object_version	*ov;
 
-	for (i = 0; i < dw->conf->nsources && !*dw->stop; i++) {
-		src = dw->conf->sources[i];
-		if (src->type != SOURCE_DIR)
-			continue;
-		t0 = now_monotonic();
-		dw->scanned = dw->queued = 0;
-		dir_walk(dw, src, src->path);
-		log_info("source '%s': %s scan: %" PRIu64 " files, %" PRIu64
-		    " new jobs, %.2f s", src->name, why, dw->scanned,
-		    dw->queued, now_monotonic() - t0);
+	*batch = xreallocarray(*batch, *n + 1, sizeof **batch);
+	ov = &(*batch)[(*n)++];
+	ov->source = src->name;
+	ov->key = f->key;
+	ov->version = f->version;
+	ov->size = f->st.st_size;
+	ov->mtime_ns = (int64_t)f->st.st_mtim.tv_sec * 1000000000LL +
+	    f->st.st_mtim.tv_nsec;
+	ov->inode = f->st.st_ino;
+}
+
+/*
+ * Enqueue a folder's complete new files in one statement; if that fails,
+ * one by one (which also rides out a broken connection).
+ */
+static void
+dir_batch_enqueue(struct dir_watcher *dw, const struct source *src,
+    const struct dir_file *files, size_t nfiles,
+    const struct object_version *batch, size_t n)
+{
+	const struct dir_file	*f;
+	char			*cause = NULL;
+	size_t			 i;
+	int			 njobs;
+
+	if (n == 0 || *dw->stop)
+		return;
+	if (dir_db(dw) == 0 && ledger_enqueue(dw->conn, src, batch, n,
+	    dw->conf->max_attempts, &njobs, &cause) == 0) {
+		dw->queued += njobs;
+		if (njobs > 0)
+			log_debug("source '%s': queued %zu files (%d jobs)",
+			    src->name, n, njobs);
+		return;
+	}
+	if (cause != NULL) {
+		log_debug("source '%s': batch of %zu: %s; one by one",
+		    src->name, n, cause);
+		free(cause);
+	}
+	for (i = 0; i < n && !*dw->stop; i++) {
+		f = bsearch(batch[i].key, files, nfiles, sizeof *files,
+		    dir_file_key_cmp);
+		if (f != NULL)
+			dir_enqueue(dw, src, f->key, &f->st);
 	}
 }
 
+/*
+ * Watch a folder, then read it and compare it with the ledger: files the
+ * ledger lacks (or lacks a job for) are taken, keys it has that are gone
+ * are marked deleted; then the same for each subfolder.
+ */
 static void
-dir_handle(struct dir_watcher *dw, const char *dir, const char *name,
-    uint32_t mask)
+dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 {
+	struct dir_file		*files = NULL, *f;
+	struct object_version	*batch = NULL;
+	struct ledger_folder	 lf = { NULL, 0 };
+	struct ledger_entry	 probe, *e;
+	struct strv		 subdirs = { NULL, 0 }, gone = { NULL, 0 };
+	const char		*folder;
+	char			*cause, *child, *fullpath;
+	size_t			 nfiles = 0, nbatch = 0, i;
+	int			 known;
+
+	if (*dw->stop || dir_is_output(src, path))
+		return;
+	if ((folder = dir_key(src, path)) == NULL)
+		return;
+	if (*folder != '\0' && glob_match_any(&src->exclude, folder))
+		return;
+	dir_watch(dw, src, path);
+	if (dir_list(src, path, &files, &nfiles, &subdirs) != 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			log_warn("source '%s': cannot read folder '%s'",
+			    src->name, path);
+		return;
+	}
+	dw->scanned += nfiles;
+
+	known = 0;
+	if (dir_db(dw) == 0) {
+		if (ledger_folder_read(dw->conn, src, folder, &lf,
+		    &cause) != 0)
+			dir_db_failed(dw, src, "cannot read the ledger", cause);
+		else
+			known = 1;
+	}
+	for (i = 0; i < nfiles && !*dw->stop; i++) {
+		f = &files[i];
+		probe.key = f->key;
+		probe.version = f->version;
+		if (known && lf.n > 0) {
+			e = bsearch(&probe, lf.v, lf.n, sizeof *lf.v,
+			    ledger_entry_cmp);
+			if (e != NULL && e->complete)
+				continue;
+		}
+		fullpath = path_join(src->path, f->key);
+		if (f->st.st_size == 0 || dir_writing(fullpath) == 1)
+			dir_take(dw, src, fullpath, f->key, &f->st);
+		else
+			dir_batch_add(&batch, &nbatch, src, f);
+		free(fullpath);
+	}
+	dir_batch_enqueue(dw, src, files, nfiles, batch, nbatch);
+	free(batch);
+	/* Keys the ledger holds for this folder that are no longer here. */
+	for (i = 0; known && i < lf.n; i++) {
+		if (i > 0 && strcmp(lf.v[i].key, lf.v[i - 1].key) == 0)
+			continue;
+		if (nfiles == 0 || bsearch(lf.v[i].key, files, nfiles,
+		    sizeof *files, dir_file_key_cmp) == NULL)
+			strv_push(&gone, lf.v[i].key);
+	}
+	dir_forget(dw, src, LEDGER_KEYS, &gone);
+	strv_clear(&gone);
+	ledger_folder_clear(&lf);
+	for (i = 0; i < nfiles; i++) {
+		free(files[i].key);
+		free(files[i].version);
+	}
+	free(files);
+
+	for (i = 0; i < subdirs.n && !*dw->stop; i++) {
+		child = path_join(path, subdirs.v[i]);
+		dir_walk(dw, src, child);
+		free(child);
+	}
+	strv_clear(&subdirs);
+}
+
+/*
+ * Folders the ledger holds objects in that are gone from the disk: mark
+ * what they held deleted. A folder still there but no longer read
+ * (excluded since) is left alone, and so is everything when the source's
+ * own folder is missing (an unmounted disk is not a deletion).
+ */
+static void
+dir_reconcile_folders(struct dir_watcher *dw, const struct source *src)
+{
+	struct strv	 folders = { NULL, 0 }, one = { NULL, 0 };
+	struct stat	 st;
+	char		*cause, *path;
+	size_t		 i;
+
+	if (stat(src->path, &st) == -1 || !S_ISDIR(st.st_mode))
+		return;
+	if (dir_db(dw) != 0)
+		return;
+	if (ledger_folders(dw->conn, src->name, &folders, &cause) != 0) {
+		dir_db_failed(dw, src, "cannot read the ledger's folders",
+		    cause);
+		return;
+	}
+	for (i = 0; i < folders.n && !*dw->stop; i++) {
+		if (*folders.v[i] == '\0')
+			continue;
+		path = path_join(src->path, folders.v[i]);
+		if (lstat(path, &st) == -1 && (errno == ENOENT ||
+		    errno == ENOTDIR)) {
+			strv_push(&one, folders.v[i]);
+			dir_forget(dw, src, LEDGER_TREE, &one);
+			strv_clear(&one);
+		}
+		free(path);
+	}
+	strv_clear(&folders);
+}
+
+/* Reconcile one source with the ledger, and say what it found. */
+static void
+dir_reconcile(struct dir_watcher *dw, size_t idx, const char *why)
+{
+	const struct source	*src = dw->conf->sources[idx];
+	double			 t0 = now_monotonic();
+
+	dw->scanned = dw->queued = dw->deleted = 0;
+	dw->pending_full = 0;
+	dir_walk(dw, src, src->path);
+	dir_reconcile_folders(dw, src);
+	dir_watch_report(dw, src);
+	log_info("source '%s': %s scan: %" PRIu64 " files, %" PRIu64
+	    " new jobs, %" PRIu64 " deleted, %.2f s", src->name, why,
+	    dw->scanned, dw->queued, dw->deleted, now_monotonic() - t0);
+	dw->next_reconcile[idx] = now_monotonic() + src->reconcile;
+	metrics_count("objwatch_reconcile_runs_total", 1, "source", src->name,
+	    NULL, NULL);
+	/* Up while its folder is there to watch. */
+	metrics_set("objwatch_source_up", access(src->path, R_OK | X_OK) == 0,
+	    "source", src->name);
+}
+
+/* Reconcile every dir source. */
+static void
+dir_reconcile_all(struct dir_watcher *dw, const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < dw->conf->nsources && !*dw->stop; i++) {
+		if (dw->conf->sources[i]->type == SOURCE_DIR)
+			dir_reconcile(dw, i, why);
+	}
+}
+
+/* A folder left the tree or was deleted: its watches and objects go. */
+static void
+dir_folder_gone(struct dir_watcher *dw, const struct source *src,
+    const char *path, int unwatch)
+{
+	struct strv	 one = { NULL, 0 };
+	const char	*key;
+
+	dir_folder_drop(dw, path, unwatch);
+	if ((key = dir_key(src, path)) == NULL || *key == '\0')
+		return;
+	strv_push(&one, key);
+	dir_forget(dw, src, LEDGER_TREE, &one);
+	strv_clear(&one);
+}
+
+/* An IN_MOVED_FROM of a folder with no IN_MOVED_TO: it moved out. */
+static void
+dir_moved_out(struct dir_watcher *dw)
+{
+	if (dw->moved_path == NULL)
+		return;
+	dir_folder_gone(dw, dw->moved_src, dw->moved_path, 1);
+	FREE_NULL(dw->moved_path);
+	dw->moved_src = NULL;
+}
+
+/* A folder was created, moved in or renamed to path: watch and read it. */
+static void
+dir_folder_new(struct dir_watcher *dw, const struct source *src,
+    const char *path)
+{
+	dw->scanned = dw->queued = dw->deleted = 0;
+	dir_walk(dw, src, path);
+	dir_watch_report(dw, src);
+	if (dw->queued > 0)
+		log_debug("source '%s': new folder '%s': %" PRIu64 " files, %"
+		    PRIu64 " new jobs", src->name, path, dw->scanned,
+		    dw->queued);
+}
+
+static void
+dir_handle_folder(struct dir_watcher *dw, const struct source *src,
+    const char *path, uint32_t mask, uint32_t cookie)
+{
+	const struct source	*from_src;
+	struct strv		 one = { NULL, 0 };
+	const char		*from_key;
+	char			*from;
+
+	if (mask & IN_MOVED_FROM) {
+		dw->moved_cookie = cookie;
+		dw->moved_path = xstrdup(path);
+		dw->moved_src = src;
+		return;
+	}
+	if (mask & IN_DELETE) {
+		/* The kernel dropped the watches (IN_IGNORED). */
+		dir_folder_gone(dw, src, path, 0);
+		return;
+	}
+	if ((mask & IN_MOVED_TO) && dw->moved_path != NULL &&
+	    dw->moved_cookie == cookie) {
+		/* Renamed inside the tree: same watches, new names. */
+		from = dw->moved_path;
+		from_src = dw->moved_src;
+		dw->moved_path = NULL;
+		dw->moved_src = NULL;
+		dir_folder_rename(dw, from, path);
+		/* Its files are known under new keys now: the old ones go. */
+		from_key = dir_key(from_src, from);
+		if (from_key != NULL && *from_key != '\0') {
+			strv_push(&one, from_key);
+			dir_forget(dw, from_src, LEDGER_TREE, &one);
+			strv_clear(&one);
+		}
+		free(from);
+	}
+	if (mask & (IN_CREATE | IN_MOVED_TO))
+		dir_folder_new(dw, src, path);
+}
+
+static void
+dir_handle_file(struct dir_watcher *dw, const struct source *src,
+    const char *path, uint32_t mask)
+{
+	struct strv	 one = { NULL, 0 };
+	struct stat	 st;
+	const char	*key;
+
+	if ((key = dir_wanted(src, path)) == NULL)
+		return;
+	if (mask & (IN_DELETE | IN_MOVED_FROM)) {
+		dir_pending_del(dw, path);
+		if (lstat(path, &st) == -1 && errno == ENOENT) {
+			strv_push(&one, key);
+			dir_forget(dw, src, LEDGER_KEYS, &one);
+			strv_clear(&one);
+		}
+		return;
+	}
+	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode))
+		return;
+	if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+		dir_pending_del(dw, path);
+		dir_take(dw, src, path, key, &st);
+	} else if (mask & IN_CREATE) {
+		/* No close may ever come (a hard link): wait for it to settle. */
+		dir_pending_add(dw, src, path, &st);
+	}
+}
+
+/* One event, copied out of libinotifytools' buffer. */
+static void
+dir_handle(struct dir_watcher *dw, int wd, uint32_t mask, uint32_t cookie,
+    const char *name)
+{
+	struct dir_folder	*f;
 	const struct source	*src;
 	char			*path;
 
-	path = path_join(dir, name);
-	if ((src = dir_source_of(dw, path)) == NULL) {
-		free(path);
+	if (dw->moved_path != NULL &&
+	    !((mask & IN_MOVED_TO) && cookie == dw->moved_cookie))
+		dir_moved_out(dw);
+	if (mask & IN_IGNORED) {
+		dir_folder_forget(dw, wd);
 		return;
 	}
+	if (*name == '\0' || (f = dir_folder_find(dw, wd)) == NULL)
+		return;
+	src = f->src;
+	path = path_join(f->path, name);
 	if (mask & IN_ISDIR) {
-		/* A new folder: watch it, then read what is already in it. */
-		if (mask & (IN_CREATE | IN_MOVED_TO))
-			dir_walk(dw, src, path);
-	} else if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
-		dir_consider(dw, src, path);
+		if (!dir_is_output(src, path))
+			dir_handle_folder(dw, src, path, mask, cookie);
+	} else
+		dir_handle_file(dw, src, path, mask);
 	free(path);
 }
 
@@ -387,47 +1189,88 @@ dir_watcher_main(void *arg)
 {
 	struct dir_watcher	*dw = arg;
 	struct inotify_event	*ev;
-	const char		*dir;
-	char			*dircopy, *name;
-	uint32_t		 mask;
+	char			 name[NAME_MAX + 1];
+	uint32_t		 mask, cookie;
+	double			 now, next;
+	size_t			 i;
+	int			 wd;
 
 	if (dir_db(dw) != 0)
 		return (NULL);
-	dir_scan_all(dw, "start-up");
+	dir_reconcile_all(dw, "start-up");
 	while (!*dw->stop) {
 		if (dw->rescan) {
 			dw->rescan = 0;
-			dir_scan_all(dw, "reconcile");
+			dir_reconcile_all(dw, "reconcile");
 		}
+		now = now_monotonic();
+		for (i = 0; i < dw->conf->nsources && !*dw->stop; i++) {
+			if (dw->conf->sources[i]->type == SOURCE_DIR &&
+			    now >= dw->next_reconcile[i])
+				dir_reconcile(dw, i, "periodic reconcile");
+		}
+		next = dir_pending_next(dw);
+		if (next != 0 && next <= now_monotonic())
+			dir_pending_run(dw);
+
+		/* Whole seconds only: that is libinotifytools' timeout. */
 		ev = inotifytools_next_event(1);
 		if (ev == NULL) {
 			if (inotifytools_error() != 0 &&
 			    inotifytools_error() != EINTR)
 				log_warnx("dir sources: reading events: %s",
 				    strerror(inotifytools_error()));
+			dir_moved_out(dw);
 			continue;
 		}
 		/* The event lives in a static buffer: copy what we need. */
+		wd = ev->wd;
 		mask = ev->mask;
+		cookie = ev->cookie;
+		name[0] = '\0';
+		if (ev->len > 0)
+			snprintf(name, sizeof name, "%s", ev->name);
 		if (mask & IN_Q_OVERFLOW) {
-			log_warnx("dir sources: the inotify queue overflowed; "
-			    "scanning every source again");
+			metrics_count("objwatch_watch_overflows_total", 1,
+			    NULL, NULL, NULL, NULL);
+			log_warnx("dir sources: the inotify queue overflowed "
+			    "(fs.inotify.max_queued_events is %d); reconciling "
+			    "every source", inotifytools_get_max_queued_events());
+			dir_moved_out(dw);
 			dw->rescan = 1;
 			continue;
 		}
-		if (ev->len == 0)
-			continue;
-		if ((dir = inotifytools_filename_from_wd(ev->wd)) == NULL)
-			continue;
-		dircopy = xstrdup(dir);
-		name = xstrdup(ev->name);
-		dir_handle(dw, dircopy, name, mask);
-		free(dircopy);
-		free(name);
+		dir_handle(dw, wd, mask, cookie, name);
 	}
 	PQfinish(dw->conn);
 	dw->conn = NULL;
 	return (NULL);
+}
+
+/* The inotify fds open in this process, from /proc. */
+static void
+dir_inotify_fds(struct strv *fds)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 link[64], *p;
+	ssize_t		 n;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		xasprintf(&p, "/proc/self/fd/%s", de->d_name);
+		n = readlink(p, link, sizeof link - 1);
+		free(p);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, "anon_inode:inotify") == 0)
+			strv_push(fds, de->d_name);
+	}
+	closedir(d);
 }
 
 /*
@@ -439,8 +1282,9 @@ dir_watcher_start(const struct config *conf, volatile sig_atomic_t *stop,
     char **cause)
 {
 	struct dir_watcher	*dw;
-	size_t			 i;
-	int			 any = 0;
+	struct strv		 before = { NULL, 0 }, after = { NULL, 0 };
+	size_t			 i, j;
+	int			 any = 0, ifd = -1;
 
 	for (i = 0; i < conf->nsources; i++) {
 		if (conf->sources[i]->type != SOURCE_DIR)
@@ -451,14 +1295,40 @@ dir_watcher_start(const struct config *conf, volatile sig_atomic_t *stop,
 	}
 	if (!any)
 		return (NULL);
+	/* libinotifytools keeps its fd to itself: find it by difference. */
+	dir_inotify_fds(&before);
 	if (!inotifytools_initialize()) {
 		xasprintf(cause, "cannot start inotify: %s",
 		    strerror(inotifytools_error()));
+		strv_clear(&before);
 		return (NULL);
+	}
+	dir_inotify_fds(&after);
+	for (i = 0; i < after.n; i++) {
+		for (j = 0; j < before.n; j++) {
+			if (strcmp(after.v[i], before.v[j]) == 0)
+				break;
+		}
+		if (j == before.n) {
+			ifd = (ifd == -1) ? atoi(after.v[i]) : -2;
+		}
+	}
+	strv_clear(&before);
+	strv_clear(&after);
+	if (ifd < 0) {
+		log_debug("dir sources: cannot tell libinotifytools' fd; "
+		    "watch descriptors come from its table");
+		ifd = -1;
 	}
 	dw = xcalloc(1, sizeof *dw);
 	dw->conf = conf;
 	dw->stop = stop;
+	dw->ifd = ifd;
+	dw->next_reconcile = xcalloc(conf->nsources,
+	    sizeof *dw->next_reconcile);
+	for (i = 0; i < conf->nsources; i++)
+		dw->next_reconcile[i] = now_monotonic() +
+		    conf->sources[i]->reconcile;
 	if (pthread_create(&dw->thread, NULL, dir_watcher_main, dw) != 0)
 		fatalx("cannot start the folder watcher thread");
 	return (dw);
@@ -468,9 +1338,20 @@ dir_watcher_start(const struct config *conf, volatile sig_atomic_t *stop,
 void
 dir_watcher_join(struct dir_watcher *dw)
 {
+	size_t	 i;
+
 	if (dw == NULL)
 		return;
 	pthread_join(dw->thread, NULL);
 	inotifytools_cleanup();
+	for (i = 0; i < dw->nfolders; i++)
+		free(dw->folders[i].path);
+	free(dw->folders);
+	for (i = 0; i < dw->npending; i++)
+		free(dw->pending[i].path);
+	free(dw->pending);
+	free(dw->moved_path);
+	free(dw->unwatched_first);
+	free(dw->next_reconcile);
 	free(dw);
 }
