@@ -60,6 +60,7 @@ fail() {
 }
 
 # ok STATUS DESC: pass when STATUS is 0, as in `cmd; ok $? "cmd works"`.
+# Returns STATUS, so `ok $? "..." || ow_log` shows the log on a failure.
 ok() {
 	_lib_status=$1
 	shift
@@ -69,6 +70,7 @@ ok() {
 		fail "$@"
 		diag "exit status $_lib_status"
 	fi
+	return "$_lib_status"
 }
 
 # is GOT WANT DESC: pass when the two strings are equal, else show both.
@@ -79,6 +81,7 @@ is() {
 		fail "$3"
 		diag "got:  '$1'"
 		diag "want: '$2'"
+		return 1
 	fi
 }
 
