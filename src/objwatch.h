@@ -81,6 +81,8 @@ int	 parse_duration(const char *, double *);
 int	 parse_size(const char *, uint64_t *);
 double	 now_monotonic(void);
 int	 ncpus(void);
+int	 utf8_valid(const char *);
+char	*utf8_escape(const char *);
 
 /* error classes: what a failed job records in jobs.error_class. */
 enum error_class {

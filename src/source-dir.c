@@ -300,6 +300,17 @@ dir_wanted(const struct source *src, const char *path)
 	if (!glob_match_any(&src->include, key) ||
 	    glob_match_any(&src->exclude, key))
 		return (NULL);
+	if (!utf8_valid(key)) {
+		char	*shown = utf8_escape(key);
+
+		/* PostgreSQL text is UTF-8: such a name cannot be a key. */
+		log_warnx("source '%s': '%s' is not taken: its name is not "
+		    "valid UTF-8, which the database cannot store; rename it "
+		    "(convmv converts names from other encodings)", src->name,
+		    shown);
+		free(shown);
+		return (NULL);
+	}
 	return (key);
 }
 

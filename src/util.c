@@ -467,3 +467,74 @@ job_error_clear(struct job_error *e)
 	e->cls = ERROR_NONE;
 	e->transient = 0;
 }
+
+/* Whether s is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+int
+utf8_valid(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	unsigned int		 c, min;
+	int			 n, i;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) {
+			n = 1;
+			c = *p & 0x1f;
+			min = 0x80;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 2;
+			c = *p & 0x0f;
+			min = 0x800;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 3;
+			c = *p & 0x07;
+			min = 0x10000;
+		} else
+			return (0);
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return (0);
+			c = (c << 6) | (p[i] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return (0);
+		p += n + 1;
+	}
+	return (1);
+}
+
+/* A copy of s for messages: bytes that are not valid UTF-8 as \xNN. */
+char *
+utf8_escape(const char *s)
+{
+	const unsigned char	*p;
+	char			*out, *o;
+
+	out = o = xmalloc(strlen(s) * 4 + 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p >= 0x80) {
+			char	 one[5] = { 0 };
+			int	 n = (*p & 0xe0) == 0xc0 ? 2 :
+			    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+
+			if (n > 0 && (int)strnlen((const char *)p, n) == n) {
+				memcpy(one, p, n);
+				if (utf8_valid(one)) {
+					memcpy(o, p, n);
+					o += n;
+					p += n - 1;
+					continue;
+				}
+			}
+			o += snprintf(o, 5, "\\x%02x", *p);
+			continue;
+		}
+		*o++ = *p;
+	}
+	*o = '\0';
+	return (out);
+}

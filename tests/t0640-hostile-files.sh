@@ -6,7 +6,7 @@
 # correct output inside its output root; nothing is written outside it; the
 # daemon stays up and its memory bounded.
 . "$SRCDIR/tests/lib.sh"
-plan 9
+plan 10
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out" "$T/x"
@@ -47,6 +47,7 @@ cp ../x/good.jpg "new
 line.jpg"
 cp ../x/good.jpg "quote\"s 'and' back\\slash.jpg"
 cp ../x/good.jpg 'semi;colon $(touch pwned) `id`.jpg'
+cp ../x/good.jpg "$(printf 'latin1-caf\351.jpg')"
 long=$(printf '%0251d' 0 | tr 0 a).jpg
 cp ../x/good.jpg "$long"
 cd "$T" || bail "no $T"
@@ -83,6 +84,8 @@ is "$(find "$T" -newer "$T/ow.conf" -type f ! -path "$T/out/*" \
     ! -path "$T/in/*" ! -path "$T/x/*" ! -path "$T/pg/*" \
     ! -name 'objwatch.log' ! -name '.*' | wc -l)" 0 \
     "nothing was written outside the output root"
+like "$(cat "$OW_LOG")" "source 'photos': 'latin1-caf\\\\xe9\\.jpg' is not taken: its name is not valid UTF-8, which the database cannot store; rename it" \
+    "a name that is not UTF-8 is refused with a warning that says what to do"
 rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$OW_PID/status")
 diag "RSS $rss0 kB before, $rss1 kB after"
 ow_alive && [ "$rss1" -lt 400000 ]
