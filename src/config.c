@@ -877,6 +877,8 @@ config_free(struct config *conf)
 
 	if (conf == NULL)
 		return;
+	if (conf->nsources_all > conf->nsources)
+		conf->nsources = conf->nsources_all;
 	for (i = 0; i < conf->nsources; i++) {
 		src = conf->sources[i];
 		free(src->name);
@@ -924,13 +926,15 @@ config_find_recipe(const struct config *conf, const char *name)
 	return (NULL);
 }
 
-/* The source called name, or NULL. */
+/* The source called name, or NULL (even one a scan left out). */
 struct source *
 config_find_source(const struct config *conf, const char *name)
 {
-	size_t	 i;
+	size_t	 i, n;
 
-	for (i = 0; i < conf->nsources; i++) {
+	n = conf->nsources_all > conf->nsources ? conf->nsources_all :
+	    conf->nsources;
+	for (i = 0; i < n; i++) {
 		if (strcmp(conf->sources[i]->name, name) == 0)
 			return (conf->sources[i]);
 	}

@@ -439,6 +439,10 @@ http_start(const struct config *conf, char **cause)
 	}
 	hs = xcalloc(1, sizeof *hs);
 	hs->conf = conf;
+	/* Every recipe has a queue depth, 0 until the database says more. */
+	for (size_t i = 0; i < conf->nrecipes; i++)
+		metrics_set("objwatch_queue_depth", 0, "recipe",
+		    conf->recipes[i]->name);
 	flags = MHD_USE_INTERNAL_POLLING_THREAD;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;

@@ -76,6 +76,9 @@ static const struct {
 	  "Webhook requests, by source and HTTP status." },
 	{ "objwatch_source_up", "gauge",
 	  "1 while a source is being watched or polled without error." },
+	{ "objwatch_source_ready", "gauge",
+	  "1 once a source's first scan or listing is done (or another "
+	  "process lists it)." },
 	{ "objwatch_queue_depth", "gauge",
 	  "Jobs waiting or running (from the database), by recipe." },
 	{ "objwatch_oldest_pending_seconds", "gauge",

@@ -326,6 +326,7 @@ struct config {
 	int		  max_pages;
 	struct source	**sources;
 	size_t		  nsources;
+	size_t		  nsources_all;	/* 0, or more kept past nsources */
 	struct recipe	**recipes;
 	size_t		  nrecipes;
 };
@@ -563,5 +564,8 @@ struct daemon {
 };
 int	 daemon_start(struct daemon *, const struct config *, char **cause);
 void	 daemon_stop(struct daemon *);
+
+/* scan.c: objwatch scan, a backfill with progress. */
+int	 scan_run(const struct config *, volatile sig_atomic_t *, char **);
 
 #endif /* OBJWATCH_H */

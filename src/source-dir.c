@@ -1041,6 +1041,8 @@ dir_reconcile(struct dir_watcher *dw, size_t idx, const char *why)
 	/* Up while its folder is there to watch. */
 	metrics_set("objwatch_source_up", access(src->path, R_OK | X_OK) == 0,
 	    "source", src->name);
+	/* Its first full scan is done: what was there is queued. */
+	metrics_set("objwatch_source_ready", 1, "source", src->name);
 }
 
 /* Reconcile every dir source. */

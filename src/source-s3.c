@@ -129,6 +129,8 @@ s3_poller_db(struct s3_poller *p)
 	} else if (!p->waiting_logged) {
 		/* Standing by is healthy: another process lists it. */
 		metrics_set("objwatch_source_up", 1, "source", p->src->name);
+		metrics_set("objwatch_source_ready", 1, "source",
+		    p->src->name);
 		p->waiting_logged = 1;
 		log_info("source '%s': another process polls bucket '%s'; "
 		    "standing by", p->src->name, p->src->bucket);
@@ -338,6 +340,8 @@ s3_poller_main(void *arg)
 			}
 		} else {
 			metrics_set("objwatch_source_up", 1, "source",
+			    p->src->name);
+			metrics_set("objwatch_source_ready", 1, "source",
 			    p->src->name);
 			failures = 0;
 		}

@@ -1,0 +1,77 @@
+#!/bin/sh
+# objwatch scan backfills what is already in a folder, processing it with
+# its own workers and reporting progress until it drains; scanning one
+# source leaves the others alone. GET /metrics and /healthz report what a
+# running daemon did.
+. "$SRCDIR/tests/lib.sh"
+plan 13
+
+pg_start || bail "cannot start PostgreSQL"
+mkdir -p "$T/a" "$T/b" "$T/out"
+write_config "$T/ow.conf" <<EOF
+[objwatch]
+database = $PGURL
+workers = 2
+listen = 127.0.0.1:0
+[source.alpha]
+type = dir
+path = a
+recipes = thumbs
+[source.beta]
+type = dir
+path = b
+recipes = thumbs
+[recipe.thumbs]
+steps = thumbnail width=96 | save format=jpeg
+output = dir:out/{source}/{stem}.{ext}
+EOF
+make_jpeg "$T/p.jpg" 1500 1000 1
+i=0
+while [ $i -lt 30 ]; do
+	cp "$T/p.jpg" "$T/a/a$i.jpg"
+	[ $i -lt 5 ] && cp "$T/p.jpg" "$T/b/b$i.jpg"
+	i=$((i + 1))
+done
+echo "oops" > "$T/a/broken.jpg"
+
+out=$("$OBJWATCH" -c "$T/ow.conf" scan alpha 2>&1)
+ok $? "objwatch scan alpha exits 0 once the backfill drains"
+is "$(sql "SELECT source, state, count(*) FROM objwatch.results
+	GROUP BY 1, 2 ORDER BY 1, 2")" "alpha|done|30
+alpha|failed|1" "every file of alpha is processed; beta is left alone"
+like "$out" "^scan: [0-9]+/31 done, [0-9.]+/s, ETA" \
+    "progress lines without a terminal: done/total, rate, ETA"
+like "$out" "^scan: 31 jobs finished in [0-9.]+ s, 1 failed \(objwatch status shows why\)$" \
+    "and a summary naming the failures"
+out=$("$OBJWATCH" -c "$T/ow.conf" scan 2>&1)
+like "$out" "^scan: 5 jobs finished in" "a second scan of all sources does only beta's 5"
+"$OBJWATCH" -c "$T/ow.conf" scan nope > "$T/nope.out" 2>&1
+is "$?:$(cat "$T/nope.out")" "1:objwatch: no source 'nope' in '$T/ow.conf'" \
+    "an unknown source is an error"
+
+# The daemon's endpoint.
+ow_start "$T/ow.conf"
+wait_until 20 grep -q 'listening on' "$OW_LOG" || bail "no start"
+PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OW_LOG")
+wait_until 20 grep -q "source 'beta': start-up scan" "$OW_LOG"
+cp "$T/p.jpg" "$T/a/new.jpg"
+echo "oops" > "$T/b/bad.jpg"
+wait_for_sql "SELECT count(*) FROM objwatch.results WHERE key IN
+	('new.jpg', 'bad.jpg') AND state IN ('done', 'failed')" 2
+m=$(curl -s "http://127.0.0.1:$PORT/metrics")
+like "$m" '^objwatch_jobs_finished_total\{recipe="thumbs",outcome="done"\} 1$' \
+    "metrics: jobs finished by outcome"
+like "$m" '^objwatch_jobs_finished_total\{recipe="thumbs",outcome="failed"\} 1$' \
+    "metrics: failures counted apart"
+like "$m" '^objwatch_job_duration_seconds_count\{recipe="thumbs"\} 2$' \
+    "metrics: a duration histogram per recipe"
+like "$m" '^objwatch_events_total\{source="alpha"\} [1-9]' \
+    "metrics: events per source"
+like "$m" '^objwatch_reconcile_runs_total\{source="beta"\} 1$' \
+    "metrics: one start-up reconcile per source"
+like "$m" '^objwatch_queue_depth\{recipe="thumbs"\} 0$' \
+    "metrics: the queue depth from the database"
+is "$(curl -s -o /dev/null -w '%{http_code} ' "http://127.0.0.1:$PORT/healthz"; curl -s "http://127.0.0.1:$PORT/healthz")" \
+    '200 {"database": "ok", "sources": {"alpha": "ok", "beta": "ok"}, "status": "ok"}' \
+    "healthz: the database and each source are ok"
+ow_stop
