@@ -69,6 +69,19 @@ template_check(const char *tmpl, char **cause)
 	return (0);
 }
 
+/* How long the fixed folder part of tmpl is, as written (no final '/'). */
+static size_t
+template_root_len(const char *tmpl)
+{
+	const char	*brace = strchr(tmpl, '{'), *slash;
+	size_t		 len = brace == NULL ? strlen(tmpl) : (size_t)(brace -
+	    tmpl);
+
+	for (slash = tmpl + len; slash > tmpl && slash[-1] != '/'; slash--)
+		;
+	return (slash == tmpl ? 0 : (size_t)(slash - tmpl - 1));
+}
+
 /* The folder that holds every expansion of tmpl: up to the last '/'
  * before the first field. */
 char *
@@ -79,6 +92,8 @@ template_root(const char *tmpl)
 	size_t		 len = brace == NULL ? strlen(tmpl) : (size_t)(brace -
 	    tmpl);
 
+	char		*root, *norm;
+
 	for (slash = tmpl + len; slash > tmpl && slash[-1] != '/'; slash--)
 		;
 	if (slash == tmpl)
@@ -86,7 +101,12 @@ template_root(const char *tmpl)
 	len = slash - tmpl - 1;
 	if (len == 0)
 		return (xstrdup("/"));
-	return (xstrndup(tmpl, len));
+	/* "/srv//out/" and "/srv/out" are one root: compare them alike. */
+	root = xstrndup(tmpl, len);
+	if (path_normalise_key(root, &norm, NULL) != 0)
+		return (root);
+	free(root);
+	return (norm);
 }
 
 static void
@@ -153,7 +173,8 @@ template_expand(const char *tmpl, const struct template_vars *v, char **out,
 	}
 
 	root = template_root(tmpl);
-	rest = buf + strlen(root);
+	/* The fixed text is copied as it is: skip it as written. */
+	rest = buf + template_root_len(tmpl);
 	while (*rest == '/')
 		rest++;
 	if (path_normalise_key(rest, &norm, cause) != 0) {

@@ -39,7 +39,7 @@ main(void)
 {
 	char	*got;
 
-	plan(17);
+	plan(19);
 #define EXPAND(t, k, want, what) do {					\
 	got = expand(t, k);						\
 	is_str(got, want, what);					\
@@ -67,6 +67,11 @@ main(void)
 	    "'..' that would leave the root is refused");
 	EXPAND("/out/x{key}", "../y", "/out/x../y",
 	    "a name that merely contains '..' is not a climb");
+	EXPAND("/out//tx///{stem}", "a.jpg", "/out/tx/a",
+	    "doubled slashes in the fixed part are folded");
+	got = template_root("/out//tx///{stem}");
+	is_str(got, "/out/tx", "and the root is the folded folder");
+	free(got);
 
 	check("/out/{key}.{ext}", NULL);
 	check("/out/{dir}/{stem}.{ext}", NULL);
