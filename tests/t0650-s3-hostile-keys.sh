@@ -1,0 +1,69 @@
+#!/bin/sh
+# S3 keys are not paths: '../', a leading '/', '//' and '.' in keys never
+# take an output outside its root. A key that would climb above the root
+# fails its job with class config and says so; the others are folded into
+# a name inside it. s3rver itself folds or refuses some of these keys (it
+# resolves '..' in request paths), so this test takes whatever it stores;
+# tests/unit/t-template.c checks the expansion of every such key directly;
+# here events name them, and objwatch asks the server for exactly those keys.
+# s3rver runs with --allow-mismatched-signatures (see s3_start in lib.sh).
+. "$SRCDIR/tests/lib.sh"
+plan 6
+
+B=hostile
+pg_start || bail "cannot start PostgreSQL"
+s3_start "$B" || bail "cannot start s3rver"
+mkdir -p "$T/out"
+write_config "$T/ow.conf" <<EOF
+[objwatch]
+database = $PGURL
+workers = 2
+listen = 127.0.0.1:0
+[source.bucket]
+type = s3
+endpoint = $S3_ENDPOINT
+https = no
+bucket = $B
+access_key = S3RVER
+secret_key = S3RVER
+poll = 1s
+webhook_token = hostile-test-token-0123456789
+recipes = thumbs
+[recipe.thumbs]
+steps = thumbnail width=64 | save format=jpeg
+output = dir:out/thumbs/{dir}/{stem}.{ext}
+EOF
+make_jpeg "$T/p.jpg" 400 300 1
+s3 put "$B" ok.jpg "$T/p.jpg" image/jpeg >/dev/null || bail "cannot put"
+ow_start "$T/ow.conf"
+wait_until 30 grep -q 'listening on' "$OW_LOG" || { ow_log; bail "no start"; }
+PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OW_LOG")
+wait_for_sql "SELECT state FROM objwatch.results WHERE key = 'ok.jpg'" done
+ok $? "a plain key is done" || ow_log
+
+# Events naming hostile keys, as a relay could send them (AWS encodes '/'
+# in keys as itself and everything else as %XX).
+for k in "..%2F..%2Fescape.jpg" "a%2F..%2F..%2Fup.jpg" "%2Fleading.jpg" \
+    "x%2F%2Fy.jpg"; do
+	sed -e "s/@BUCKET@/$B/g" -e "s/@SIZE@/100/g" -e "s/@ETAG@/0123abcd/g" \
+	    -e "s|aws/IMG+0001+%281%29.jpg|$k|" "$SRCDIR/tests/events/aws.json" \
+	    > "$T/ev.json"
+	curl -s -o /dev/null -H "Authorization: Bearer hostile-test-token-0123456789" \
+	    --data-binary "@$T/ev.json" "http://127.0.0.1:$PORT/events/bucket"
+done
+wait_for_sql "SELECT count(*) FROM objwatch.results WHERE state IN
+	('done', 'failed', 'dead')" 5 60
+ok $? "every hostile key reaches a final state" || ow_log
+is "$(sql "SELECT key, state, error_class FROM objwatch.results
+	WHERE key <> 'ok.jpg' ORDER BY key")" \
+"../../escape.jpg|failed|io
+/leading.jpg|failed|io
+a/../../up.jpg|failed|io
+x//y.jpg|failed|io" \
+    "each is a failed row: the server has no such object"
+like "$(sql "SELECT error FROM objwatch.results WHERE key = '/leading.jpg'")" \
+    "404|not found|deleted" "with a message that says so"
+is "$(find "$T" -name '*.jpg' -newer "$T/p.jpg" ! -path "$T/out/thumbs/*" \
+    ! -path "$T/s3/*" | wc -l)" 0 "nothing was written outside out/thumbs"
+ow_alive; ok $? "the daemon is still running"
+ow_stop
