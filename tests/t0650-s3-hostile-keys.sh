@@ -1,5 +1,5 @@
 #!/bin/sh
-# S3 keys are not paths: '../', a leading '/', '//' and '.' in keys never
+# S3 keys are not paths (and secrets are not data): '../', a leading '/', '//' and '.' in keys never
 # take an output outside its root. A key that would climb above the root
 # fails its job with class config and says so; the others are folded into
 # a name inside it. s3rver itself folds or refuses some of these keys (it
@@ -8,7 +8,7 @@
 # here events name them, and objwatch asks the server for exactly those keys.
 # s3rver runs with --allow-mismatched-signatures (see s3_start in lib.sh).
 . "$SRCDIR/tests/lib.sh"
-plan 6
+plan 8
 
 B=hostile
 pg_start || bail "cannot start PostgreSQL"
@@ -24,8 +24,8 @@ type = s3
 endpoint = $S3_ENDPOINT
 https = no
 bucket = $B
-access_key = S3RVER
-secret_key = S3RVER
+access_key = env:OW_TEST_ACCESS
+secret_key = env:OW_TEST_SECRET
 poll = 1s
 webhook_token = hostile-test-token-0123456789
 recipes = thumbs
@@ -33,6 +33,8 @@ recipes = thumbs
 steps = thumbnail width=64 | save format=jpeg
 output = dir:out/thumbs/{dir}/{stem}.{ext}
 EOF
+OW_TEST_ACCESS=S3RVER OW_TEST_SECRET=S3RVER
+export OW_TEST_ACCESS OW_TEST_SECRET
 make_jpeg "$T/p.jpg" 400 300 1
 s3 put "$B" ok.jpg "$T/p.jpg" image/jpeg >/dev/null || bail "cannot put"
 ow_start "$T/ow.conf"
@@ -67,3 +69,11 @@ is "$(find "$T" -name '*.jpg' -newer "$T/p.jpg" ! -path "$T/out/thumbs/*" \
     ! -path "$T/s3/*" | wc -l)" 0 "nothing was written outside out/thumbs"
 ow_alive; ok $? "the daemon is still running"
 ow_stop
+# Secrets: the S3 secret and the webhook token are in no log line and in
+# no row (check output is tested in t0450).
+grep -c -e S3RVER -e hostile-test-token "$OW_LOG" > "$T/n"
+is "$(cat "$T/n")" 0 "neither the S3 secret nor the webhook token is logged"
+is "$(sql "SELECT count(*) FROM objwatch.objects x WHERE x::text ~
+	'S3RVER|hostile-test-token'") $(sql "SELECT count(*) FROM
+	objwatch.jobs x WHERE x::text ~ 'S3RVER|hostile-test-token'")" "0 0" \
+    "nor stored in the database"

@@ -42,7 +42,7 @@ done
 # libvips' SIMD code paths are not understood by valgrind: plain C here.
 VIPS_NOVECTOR=1
 export VIPS_NOVECTOR
-OBJWATCH_WRAPPER="valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 --log-file=$T/valgrind.log"
+OBJWATCH_WRAPPER="valgrind --suppressions=$SRCDIR/tests/valgrind.supp --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 --log-file=$T/valgrind.log"
 export OBJWATCH_WRAPPER
 ow_start "$T/ow.conf"
 wait_until 120 grep -q 'start-up scan' "$OW_LOG" || bail "no start"
