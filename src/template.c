@@ -19,6 +19,19 @@ static const char *const template_fields[] = {
 	"source", "key", "dir", "name", "stem", "ext", "recipe", "hash", NULL
 };
 
+/* How long the fixed folder part of tmpl is, as written (no final '/'). */
+static size_t
+template_root_len(const char *tmpl)
+{
+	const char	*brace = strchr(tmpl, '{'), *slash;
+	size_t		 len = brace == NULL ? strlen(tmpl) : (size_t)(brace -
+	    tmpl);
+
+	for (slash = tmpl + len; slash > tmpl && slash[-1] != '/'; slash--)
+		;
+	return (slash == tmpl ? 0 : (size_t)(slash - tmpl - 1));
+}
+
 /* Check a template's fields and braces. */
 int
 template_check(const char *tmpl, char **cause)
@@ -54,6 +67,21 @@ template_check(const char *tmpl, char **cause)
 		}
 		p = end;
 	}
+	/* The fixed folder part must name a folder, not climb out of '/'. */
+	if ((len = template_root_len(tmpl)) > 0) {
+		char	*root = xstrndup(tmpl, len), *norm;
+
+		if (tmpl[0] == '/' && path_normalise_key(root, &norm,
+		    NULL) != 0) {
+			xasprintf(cause, "output '%s' climbs above '/' with "
+			    "'..'", tmpl);
+			free(root);
+			return (-1);
+		}
+		if (tmpl[0] == '/')
+			free(norm);
+		free(root);
+	}
 	if (strchr(tmpl, '{') == NULL) {
 		xasprintf(cause, "output '%s' has no field, so every output "
 		    "would overwrite the last: use {key} or {dir}/{stem}",
@@ -67,19 +95,6 @@ template_check(const char *tmpl, char **cause)
 		return (-1);
 	}
 	return (0);
-}
-
-/* How long the fixed folder part of tmpl is, as written (no final '/'). */
-static size_t
-template_root_len(const char *tmpl)
-{
-	const char	*brace = strchr(tmpl, '{'), *slash;
-	size_t		 len = brace == NULL ? strlen(tmpl) : (size_t)(brace -
-	    tmpl);
-
-	for (slash = tmpl + len; slash > tmpl && slash[-1] != '/'; slash--)
-		;
-	return (slash == tmpl ? 0 : (size_t)(slash - tmpl - 1));
 }
 
 /* The folder that holds every expansion of tmpl: up to the last '/'

@@ -39,7 +39,7 @@ main(void)
 {
 	char	*got;
 
-	plan(19);
+	plan(20);
 #define EXPAND(t, k, want, what) do {					\
 	got = expand(t, k);						\
 	is_str(got, want, what);					\
@@ -85,5 +85,7 @@ main(void)
 	    "{dir}/{stem}");
 	check("/out/{recipe}.{ext}", "output '/out/{recipe}.{ext}' names no "
 	    "input: use {key}, {name} or {stem}");
+	check("/out/../../{key}", "output '/out/../../{key}' climbs above '/' "
+	    "with '..'");
 	return (done_testing());
 }
