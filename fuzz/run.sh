@@ -32,6 +32,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export LSAN_OPTIONS="suppressions=$top/fuzz/lsan.supp:print_suppressions=0"
 # One job runs in this process (its stats on stderr); more fork workers
 # that log to fuzz-N.log.
+set --
 [ "$jobs" -gt 1 ] && set -- -jobs="$jobs" -workers="$jobs"
 exec "$build/fuzz-$target" -max_total_time="$seconds" "$@" \
     -print_final_stats=1 -max_len=4096 \
