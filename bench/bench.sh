@@ -97,6 +97,50 @@ printf '%-34s %10s %10s  %s\n' "objwatch, dir source, ${WORKERS:-2} workers" "$o
 printf '%-34s %10s %10s  %s\n' "ImageMagick convert -thumbnail" "$im" \
     "$(ratio "$N" "$im")" "objwatch is $(ratio "$im" "$ow") x faster (target >= 5)"
 
+# The same photos through an S3 source on s3rver: uploaded, then listed
+# (poll = 1s, so up to a second of the figure is the poll interval).
+# One daemon at a time: each knows only its own recipes.
+ow_stop >/dev/null
+if [ "${S3:-1}" = 1 ] && s3_start bench thumbs >/dev/null 2>&1; then
+	write_config "$T/s3.conf" <<EOF
+[objwatch]
+database = $PGURL
+workers = ${WORKERS:-2}
+listen = 127.0.0.1:0
+[source.bucket]
+type = s3
+endpoint = $S3_ENDPOINT
+https = no
+bucket = bench
+access_key = S3RVER
+secret_key = S3RVER
+poll = 1s
+recipes = s3thumbs
+[recipe.s3thumbs]
+steps = thumbnail width=256 height=256 | save format=jpeg quality=80
+output = s3:thumbs/{dir}/{stem}.{ext}
+EOF
+	mkdir -p "$T/s3up"
+	cp "$T"/photos/*.jpg "$T/s3up/"
+	s3 putdir bench "$T/s3up" >/dev/null || bail "cannot upload"
+	t0_sql=$(date -u +'%Y-%m-%d %H:%M:%S.%N+00')
+	ow_log_saved=$OW_LOG
+	OW_LOG=$T/s3.log
+	ow_start "$T/s3.conf"
+	s3pid=$OW_PID
+	wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE recipe = 's3thumbs'
+	    AND state = 'done'" "$N" 600 || bail "the S3 run did not finish"
+	s3t=$(sql "SELECT round(extract(epoch FROM max(finished_at) -
+		'$t0_sql'::timestamptz)::numeric, 2) FROM objwatch.jobs
+		WHERE recipe = 's3thumbs'")
+	ow_stop "$s3pid" >/dev/null
+	OW_LOG=$ow_log_saved
+	printf '%-34s %10s %10s  %s\n' "objwatch, S3 source (s3rver)" "$s3t" \
+	    "$(ratio "$N" "$s3t")" "$(ratio "$vt" "$s3t") x vipsthumbnail"
+fi
+ow_start "$T/ow.conf"
+wait_until 30 sh -c "[ \$(grep -c 'start-up scan' '$OW_LOG') -ge 2 ]"
+
 # Latency: one small image at a time into the idle daemon.
 make_jpeg "$T/small.jpg" 640 480 9
 i=0
@@ -120,6 +164,48 @@ echo
 printf '%-34s %10s %10s\n' "LATENCY ($LATENCY_DROPS drops, 640x480)" "p50 ms" "p99 ms"
 printf '%-34s %10s %10s  %s\n' "drop to row committed" "${lat%|*}" "${lat#*|}" \
     "(targets 15 / 50)"
+
+# Queue: an info-only recipe over 2,000 small files, jobs per second
+# from the first queued to the last finished.
+mkdir -p "$T/info" "$T/stage/info"
+make_jpeg "$T/tiny.jpg" 64 48 5
+i=0
+while [ $i -lt 2000 ]; do
+	ln "$T/tiny.jpg" "$T/stage/info/i$i.jpg" 2>/dev/null ||
+	    cp "$T/tiny.jpg" "$T/stage/info/i$i.jpg"
+	i=$((i + 1))
+done
+write_config "$T/info.conf" <<EOF
+[objwatch]
+database = $PGURL
+workers = ${WORKERS:-2}
+listen = 127.0.0.1:0
+[source.infos]
+type = dir
+path = info
+recipes = meta
+[recipe.meta]
+steps = info
+EOF
+ow_stop >/dev/null
+ow_log_saved=$OW_LOG
+OW_LOG=$T/info.log
+ow_start "$T/info.conf"
+infopid=$OW_PID
+wait_until 30 grep -q 'start-up scan' "$T/info.log"
+mv "$T"/stage/info/* "$T/info/"
+wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE recipe = 'meta' AND
+	state = 'done'" 2000 600 || bail "the info run did not finish"
+jps=$(sql "SELECT round(count(*) / extract(epoch FROM max(finished_at) -
+	min(created_at))::numeric, 0) FROM objwatch.jobs WHERE recipe = 'meta'")
+ow_stop "$infopid" >/dev/null
+OW_LOG=$ow_log_saved
+ow_start "$T/ow.conf"
+wait_until 30 sh -c "[ \$(grep -c 'start-up scan' '$OW_LOG') -ge 3 ]"
+echo
+printf '%-34s %10s  %s\n' "QUEUE (info only, 2,000 files)" "jobs/s" ""
+printf '%-34s %10s  %s\n' "queued to done, ${WORKERS:-2} workers" "$jps" \
+    "(target >= 500)"
 
 [ "${MEMORY:-1}" = 0 ] && { ow_stop >/dev/null; exit 0; }
 
