@@ -833,6 +833,13 @@ main(int argc, char **argv)
 		usage_all(stderr);
 		return (2);
 	}
+	/*
+	 * Whether a file is still being written is asked with a read lease
+	 * (source-dir.c), held for a moment. A writer opening the file in
+	 * that moment breaks the lease, and the kernel tells the holder with
+	 * SIGIO, whose default action ends the process.
+	 */
+	signal(SIGIO, SIG_IGN);
 	if ((cmd = command_find(argv[0])) == NULL) {
 		fprintf(stderr, "objwatch: unknown command '%s'\n", argv[0]);
 		usage_all(stderr);

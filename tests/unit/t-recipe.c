@@ -5,10 +5,12 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <vips/vips.h>
+#include <vips/vector.h>
 
 #include "objwatch.h"
 #include "tap.h"
@@ -96,6 +98,33 @@ run(const char *steps, const void *data, size_t len)
 	return (out);
 }
 
+/*
+ * What one of two workers sees running the same small recipe over and over
+ * at the same time as the other: each output's "WxH format", counted.
+ */
+struct race {
+	const void	*data;
+	size_t		 len;
+	int		 runs, right;
+};
+
+static void *
+race_run(void *arg)
+{
+	struct race	*rc = arg;
+	char		*got;
+	int		 i;
+
+	for (i = 0; i < rc->runs; i++) {
+		got = run("thumbnail width=8 height=8 | save format=jpeg",
+		    rc->data, rc->len);
+		if (strcmp(got, "8x4 jpeg") == 0)
+			rc->right++;
+		free(got);
+	}
+	return (NULL);
+}
+
 int
 main(void)
 {
@@ -104,7 +133,7 @@ main(void)
 	void		*jpeg, *small;
 	size_t		 len, small_len;
 
-	plan(58);
+	plan(61);
 	images_init("t-recipe");
 
 	a = parse("thumbnail width=256 height=256 | save format=jpeg "
@@ -220,6 +249,33 @@ main(void)
 	    "loaders with a large attack surface are)",
 	    "SVG is refused: its loader is blocked");
 	free(got);
+
+	/*
+	 * Two workers at once. With libvips' run-time vector code on, liborc
+	 * corrupts the heap when two threads free pipelines together, which
+	 * is why images_init turns it off.
+	 */
+	ok(!vips_vector_isenabled(), "no run-time vector code (liborc is "
+	    "not thread-safe)");
+	ok(vips_cache_get_max() == 0, "no operation cache (stale headers)");
+	{
+		struct race	 two[2];
+		pthread_t	 t[2];
+		int		 i;
+
+		for (i = 0; i < 2; i++) {
+			two[i].data = small;
+			two[i].len = small_len;
+			two[i].runs = 300;
+			two[i].right = 0;
+			if (pthread_create(&t[i], NULL, race_run, &two[i]) != 0)
+				abort();
+		}
+		for (i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		is_int(two[0].right + two[1].right, 600, "two threads running "
+		    "one recipe 300 times each: 600 right outputs");
+	}
 	g_free(jpeg);
 	g_free(small);
 	return (done_testing());
