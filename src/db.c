@@ -182,6 +182,62 @@ db_exec(PGconn *conn, const char *sql, char **cause)
 	return (0);
 }
 
+/* Whether res failed with the given SQLSTATE. */
+static int
+db_failed_with(const PGresult *res, const char *sqlstate)
+{
+	const char	*code;
+
+	code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return (code != NULL && strcmp(code, sqlstate) == 0);
+}
+
+/*
+ * Run a statement prepared once per connection under name, so the server
+ * parses and plans it once rather than at every job. Each thread owns its
+ * connection, so the list of what is prepared is the thread's; a
+ * statement found missing (a new connection where an old one was) is
+ * prepared again. The caller clears the result, as with PQexecParams.
+ */
+PGresult *
+db_exec_prepared(PGconn *conn, const char *name, const char *sql,
+    int nparams, const char *const *params)
+{
+	static __thread PGconn		*known_conn;
+	static __thread const char	*known[16];
+	static __thread int		 nknown;
+	PGresult			*res;
+	int				 i, tries;
+
+	if (conn != known_conn) {
+		known_conn = conn;
+		nknown = 0;
+	}
+	for (tries = 0; tries < 2; tries++) {
+		for (i = 0; i < nknown; i++)
+			if (strcmp(known[i], name) == 0)
+				break;
+		if (i == nknown) {
+			res = PQprepare(conn, name, sql, nparams, NULL);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+			    !db_failed_with(res, "42P05"))	/* exists */
+				return (res);
+			PQclear(res);
+			if (nknown < (int)(sizeof known / sizeof known[0]))
+				known[nknown++] = name;
+		}
+		res = PQexecPrepared(conn, name, nparams, params, NULL, NULL,
+		    0);
+		if (!db_failed_with(res, "26000"))	/* no such statement */
+			return (res);
+		PQclear(res);
+		for (i = 0; i < nknown; i++)
+			if (strcmp(known[i], name) == 0)
+				known[i] = known[--nknown];
+	}
+	return (PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0));
+}
+
 static int
 db_applied(PGconn *conn, int version, int *applied, char **cause)
 {

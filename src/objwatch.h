@@ -351,6 +351,8 @@ PGconn	*db_connect(char **cause);
 PGconn	*db_connect_retry(volatile sig_atomic_t *stop);
 int	 db_ok(PGconn *);
 int	 db_exec(PGconn *, const char *sql, char **cause);
+PGresult *db_exec_prepared(PGconn *, const char *name, const char *sql,
+	    int nparams, const char *const *params);
 int	 db_migrate(PGconn *, int verbose, char **cause);
 char	*db_error(PGconn *, PGresult *);
 
@@ -377,6 +379,8 @@ struct claimed_job {
 	int		 max_attempts;
 	int		 need_info;	/* the object has no info yet */
 	int64_t		 size;		/* as listed, -1 when unknown */
+	char		*info;		/* JSON recorded with the outcome */
+	int		 info_refresh;	/* replace the object's info if set */
 };
 
 struct job_output {
@@ -401,8 +405,6 @@ int	 queue_complete(PGconn *, const char *worker,
 int	 queue_fail(PGconn *, const char *worker, const struct claimed_job *,
 	     const struct job_error *, char **cause);
 void	 claimed_job_clear(struct claimed_job *);
-int	 queue_set_info(PGconn *, int64_t object_id, const char *json,
-	     int only_if_missing, char **cause);
 int	 queue_reprocess(PGconn *, const struct config *, int *njobs,
 	     char **cause);
 double	 queue_backoff(int attempts);

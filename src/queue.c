@@ -130,8 +130,8 @@ queue_enqueue(PGconn *conn, const struct source *src,
 	 * snapshot that does.
 	 */
 	for (tries = 0; tries < 3; tries++) {
-		res = PQexecParams(conn, enqueue_sql, 9, NULL, params, NULL,
-		    NULL, 0);
+		res = db_exec_prepared(conn, "enqueue", enqueue_sql, 9,
+		    params);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			*cause = db_error(conn, res);
 			PQclear(res);
@@ -229,7 +229,7 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	const char	*params[2] = { worker, secs };
 
 	snprintf(secs, sizeof secs, "%.3f", lease);
-	res = PQexecParams(conn, claim_sql, 2, NULL, params, NULL, NULL, 0);
+	res = db_exec_prepared(conn, "claim", claim_sql, 2, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);
 		PQclear(res);
@@ -258,6 +258,20 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	return (0);
 }
 
+/*
+ * What the worker learned of the object (its info JSON) is recorded by the
+ * statement that records the outcome, and only if that statement still
+ * held the job: one round trip for both. $3 is the JSON or NULL, $4 the
+ * object, $5 whether to replace info already there.
+ */
+#define INFO_CTE							\
+	"), i AS ("							\
+	"  UPDATE objwatch.objects SET info = $3::jsonb"		\
+	"  WHERE id = $4::bigint AND $3::jsonb IS NOT NULL"		\
+	"    AND ($5::boolean OR info IS NULL)"				\
+	"    AND EXISTS (SELECT 1 FROM j)"				\
+	"  RETURNING id"
+
 static const char complete_sql[] =
 	"WITH j AS ("
 	"  UPDATE objwatch.jobs SET state = 'done', run_after = NULL,"
@@ -265,10 +279,12 @@ static const char complete_sql[] =
 	"      error = NULL"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
 	"  RETURNING id"
+	INFO_CTE
 	"), o AS ("
 	"  INSERT INTO objwatch.outputs (job_id, location, format, mime,"
 	"      width, height, bytes, recipe_hash)"
-	"  SELECT j.id, $3, $4, $5, $6::integer, $7::integer, $8::bigint, $9"
+	"  SELECT j.id, $6, $7, $8, $9::integer, $10::integer, $11::bigint,"
+	"      $12"
 	"  FROM j"
 	"  ON CONFLICT (job_id, location) DO UPDATE SET"
 	"      format = excluded.format, mime = excluded.mime,"
@@ -289,6 +305,7 @@ static const char complete_bare_sql[] =
 	"      error = NULL"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
 	"  RETURNING id"
+	INFO_CTE
 	"), n AS ("
 	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
 	")"
@@ -306,31 +323,35 @@ queue_complete(PGconn *conn, const char *worker_name,
 {
 	static const struct job_output none;
 	PGresult	*res;
-	char		 id[32], w[16], h[16], bytes[32];
-	const char	*params[9];
+	char		 id[32], oid[32], w[16], h[16], bytes[32];
+	const char	*params[12];
 	int		 bare = (out == NULL);
 
 	if (bare)
 		out = &none;
 	snprintf(id, sizeof id, "%" PRId64, job->id);
+	snprintf(oid, sizeof oid, "%" PRId64, job->object_id);
 	snprintf(w, sizeof w, "%d", out->width);
 	snprintf(h, sizeof h, "%d", out->height);
 	snprintf(bytes, sizeof bytes, "%" PRId64, out->bytes);
 	params[0] = id;
 	params[1] = worker_name;
-	params[2] = out->location;
-	params[3] = out->format;
-	params[4] = out->mime;
-	params[5] = w;
-	params[6] = h;
-	params[7] = bytes;
-	params[8] = recipe_hash;
+	params[2] = job->info;
+	params[3] = oid;
+	params[4] = job->info_refresh ? "t" : "f";
+	params[5] = out->location;
+	params[6] = out->format;
+	params[7] = out->mime;
+	params[8] = w;
+	params[9] = h;
+	params[10] = bytes;
+	params[11] = recipe_hash;
 	if (bare)
-		res = PQexecParams(conn, complete_bare_sql, 2, NULL, params,
-		    NULL, NULL, 0);
+		res = db_exec_prepared(conn, "complete_bare", complete_bare_sql,
+		    5, params);
 	else
-		res = PQexecParams(conn, complete_sql, 9, NULL, params, NULL,
-		    NULL, 0);
+		res = db_exec_prepared(conn, "complete", complete_sql, 12,
+		    params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);
 		PQclear(res);
@@ -363,13 +384,14 @@ queue_backoff(int attempts)
 
 static const char fail_sql[] =
 	"WITH j AS ("
-	"  UPDATE objwatch.jobs SET state = $3,"
-	"      run_after = CASE WHEN $4::float8 < 0 THEN NULL"
-	"          ELSE now() + make_interval(secs => $4::float8) END,"
+	"  UPDATE objwatch.jobs SET state = $6,"
+	"      run_after = CASE WHEN $7::float8 < 0 THEN NULL"
+	"          ELSE now() + make_interval(secs => $7::float8) END,"
 	"      finished_at = now(), locked_by = NULL,"
-	"      error_class = $5, error = $6"
+	"      error_class = $8, error = $9"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
 	"  RETURNING id"
+	INFO_CTE
 	"), n AS ("
 	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
 	")"
@@ -385,8 +407,8 @@ queue_fail(PGconn *conn, const char *worker_name,
     const struct claimed_job *job, const struct job_error *err, char **cause)
 {
 	PGresult	*res;
-	char		 id[32], delay[32];
-	const char	*params[6], *state;
+	char		 id[32], oid[32], delay[32];
+	const char	*params[9], *state;
 
 	if (!err->transient) {
 		state = "failed";
@@ -400,13 +422,17 @@ queue_fail(PGconn *conn, const char *worker_name,
 		    queue_backoff(job->attempts));
 	}
 	snprintf(id, sizeof id, "%" PRId64, job->id);
+	snprintf(oid, sizeof oid, "%" PRId64, job->object_id);
 	params[0] = id;
 	params[1] = worker_name;
-	params[2] = state;
-	params[3] = delay;
-	params[4] = error_class_name(err->cls);
-	params[5] = err->msg;
-	res = PQexecParams(conn, fail_sql, 6, NULL, params, NULL, NULL, 0);
+	params[2] = job->info;
+	params[3] = oid;
+	params[4] = job->info_refresh ? "t" : "f";
+	params[5] = state;
+	params[6] = delay;
+	params[7] = error_class_name(err->cls);
+	params[8] = err->msg;
+	res = db_exec_prepared(conn, "fail", fail_sql, 9, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);
 		PQclear(res);
@@ -425,33 +451,8 @@ claimed_job_clear(struct claimed_job *job)
 	free(job->version);
 	free(job->recipe);
 	free(job->recipe_hash);
+	free(job->info);
 	memset(job, 0, sizeof *job);
-}
-
-/*
- * Record what an object is (image_info's JSON). only_if_missing keeps a
- * value already there: the worker fills it in once per object version,
- * while an info recipe refreshes it.
- */
-int
-queue_set_info(PGconn *conn, int64_t object_id, const char *json,
-    int only_if_missing, char **cause)
-{
-	PGresult	*res;
-	char		 id[32];
-	const char	*params[3] = { id, json, only_if_missing ? "t" : "f" };
-
-	snprintf(id, sizeof id, "%" PRId64, object_id);
-	res = PQexecParams(conn, "UPDATE objwatch.objects SET info = $2::jsonb "
-	    "WHERE id = $1 AND (NOT $3::boolean OR info IS NULL)", 3, NULL,
-	    params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		*cause = db_error(conn, res);
-		PQclear(res);
-		return (-1);
-	}
-	PQclear(res);
-	return (0);
 }
 
 /*

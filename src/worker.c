@@ -92,28 +92,26 @@ worker_reconnect(struct worker *w, const char *cause)
 }
 
 /*
- * Record what the object is, from its header, the first time any of its
- * jobs runs: cheap, and useful whatever the recipe does with it. An input
- * whose header cannot be read gets no info; its job says why.
+ * Learn what the object is, from its header, the first time any of its
+ * jobs runs: cheap, and useful whatever the recipe does with it. It is
+ * recorded with the job's outcome, by the same statement. An input whose
+ * header cannot be read gets no info; its job says why.
  */
 static void
-worker_record_info(struct worker *w, const struct claimed_job *job,
-    const void *data, size_t len)
+worker_learn_info(struct claimed_job *job, const void *data, size_t len)
 {
 	char	*json, *cause;
 
+	if (job->info != NULL)
+		return;
 	if (image_info(data, len, &json, &cause) != 0) {
 		log_debug("job %" PRId64 ": no info for '%s': %s", job->id,
 		    job->key, cause);
 		free(cause);
 		return;
 	}
-	if (queue_set_info(w->conn, job->object_id, json, 1, &cause) != 0) {
-		log_warnx("job %" PRId64 ": cannot record the info of '%s': %s",
-		    job->id, job->key, cause);
-		free(cause);
-	}
-	free(json);
+	job->info = json;
+	job->info_refresh = 0;
 }
 
 static void
@@ -149,24 +147,35 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		goto failed;
 	if (source_fetch(src, job, &data, &len, &err) != 0)
 		goto failed;
-	if (job->need_info)
-		worker_record_info(w, job, data, len);
+	/* An info recipe learns it anyway, unless it fails. */
+	if (job->need_info && r->writes)
+		worker_learn_info(job, data, len);
 	if (worker_process_bytes(r, data, len, job->key, &ij) != 0) {
 		err = ij.error;
 		memset(&ij.error, 0, sizeof ij.error);
+		if (job->need_info)
+			worker_learn_info(job, data, len);
 		goto failed;
 	}
 	if (!r->writes) {
 		/* An info recipe: the object's row is its output. */
-		if (queue_set_info(w->conn, job->object_id, ij.info, 0,
-		    &cause) != 0 || queue_complete(w->conn, w->name, job,
-		    r->hash, NULL, &cause) != 0) {
+		free(job->info);
+		job->info = ij.info;
+		job->info_refresh = 1;
+		ij.info = NULL;
+		while (queue_complete(w->conn, w->name, job, r->hash, NULL,
+		    &cause) != 0) {
+			if (worker_reconnect(w, cause) == 0) {
+				free(cause);
+				continue;
+			}
 			log_warnx("job %" PRId64 " ('%s', recipe '%s'): cannot "
 			    "record it: %s", job->id, job->key, job->recipe,
 			    cause);
 			free(cause);
-		} else
-			outcome = "done";
+			goto out;
+		}
+		outcome = "done";
 		goto out;
 	}
 	vars.source = job->source;
