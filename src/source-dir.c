@@ -41,6 +41,7 @@
 #include "config.h"
 
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -63,6 +64,7 @@
 
 /* Files waiting to be complete; more wait for the next reconcile. */
 #define DIR_PENDING_MAX	4096
+#define DIR_BATCH_MAX	512	/* files taken, enqueued in one statement */
 
 /* A watched folder. */
 struct dir_folder {
@@ -104,6 +106,15 @@ struct dir_watcher {
 	struct dir_pending	*pending;
 	size_t			 npending;
 	int			 pending_full;	/* logged since the reconcile */
+
+	/*
+	 * Files taken from events but not enqueued yet, all of one source:
+	 * written in one statement when the kernel has no more events for
+	 * us, or before anything else touches the ledger.
+	 */
+	const struct source	*batch_src;
+	struct object_version	 batch[DIR_BATCH_MAX];
+	size_t			 nbatch;
 
 	/* An IN_MOVED_FROM of a folder, until its IN_MOVED_TO (if any). */
 	uint32_t		 moved_cookie;
@@ -363,14 +374,41 @@ dir_db_failed(struct dir_watcher *dw, const struct source *src,
 		dw->rescan = 1;
 }
 
-/* Record a file's version and queue its jobs. */
+/* Record a file's version and queue its jobs, in a statement of its own. */
 static void
-dir_enqueue(struct dir_watcher *dw, const struct source *src,
+dir_enqueue_version(struct dir_watcher *dw, const struct source *src,
+    const struct object_version *ov)
+{
+	char	*cause;
+	int	 njobs;
+
+	while (!*dw->stop) {
+		if (dir_db(dw) != 0)
+			break;
+		if (queue_enqueue(dw->conn, src, ov, dw->conf->max_attempts,
+		    &njobs, &cause) == 0) {
+			dw->queued += njobs;
+			if (njobs > 0)
+				log_debug("source '%s': queued '%s' (%d jobs)",
+				    src->name, ov->key, njobs);
+			break;
+		}
+		if (db_ok(dw->conn)) {
+			log_warnx("source '%s': cannot queue '%s': %s",
+			    src->name, ov->key, cause);
+			free(cause);
+			break;
+		}
+		free(cause);	/* the connection broke: retry */
+	}
+}
+
+static void
+dir_enqueue_one(struct dir_watcher *dw, const struct source *src,
     const char *key, const struct stat *st)
 {
 	struct object_version	 ov;
-	char			*version, *cause;
-	int			 njobs;
+	char			*version;
 
 	memset(&ov, 0, sizeof ov);
 	version = dir_version_of(st);
@@ -381,26 +419,87 @@ dir_enqueue(struct dir_watcher *dw, const struct source *src,
 	ov.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL +
 	    st->st_mtim.tv_nsec;
 	ov.inode = st->st_ino;
-	while (!*dw->stop) {
-		if (dir_db(dw) != 0)
-			break;
-		if (queue_enqueue(dw->conn, src, &ov, dw->conf->max_attempts,
-		    &njobs, &cause) == 0) {
-			dw->queued += njobs;
-			if (njobs > 0)
-				log_debug("source '%s': queued '%s' (%d jobs)",
-				    src->name, key, njobs);
-			break;
-		}
-		if (db_ok(dw->conn)) {
-			log_warnx("source '%s': cannot queue '%s': %s",
-			    src->name, key, cause);
-			free(cause);
-			break;
-		}
-		free(cause);	/* the connection broke: retry */
-	}
+	dir_enqueue_version(dw, src, &ov);
 	free(version);
+}
+
+static int	dir_batch_enqueue(struct dir_watcher *,
+		    const struct source *, const struct dir_file *, size_t,
+		    const struct object_version *, size_t);
+
+/* Enqueue the files taken since the last flush, in one statement. */
+static void
+dir_flush(struct dir_watcher *dw)
+{
+	const char	*name;
+	uint64_t	 queued = dw->queued;
+	size_t		 i, n = dw->nbatch;
+
+	if (n == 0)
+		return;
+	dw->nbatch = 0;
+	name = dw->batch_src->name;
+	/* One by one, queue_enqueue counts them itself. */
+	if (dir_batch_enqueue(dw, dw->batch_src, NULL, 0, dw->batch,
+	    n) == 0) {
+		metrics_count("objwatch_events_total", n, "source", name,
+		    NULL, NULL);
+		if (dw->queued > queued)
+			metrics_count("objwatch_jobs_queued_total",
+			    dw->queued - queued, "source", name, NULL, NULL);
+	}
+	for (i = 0; i < n; i++) {
+		free((char *)dw->batch[i].key);
+		free((char *)dw->batch[i].version);
+	}
+}
+
+/*
+ * Take a file: it joins the batch, which is written as soon as no more
+ * events wait (see dir_watcher_main), so a burst of files costs a few
+ * statements instead of one each, and a lone file waits for nothing.
+ */
+static void
+dir_enqueue(struct dir_watcher *dw, const struct source *src,
+    const char *key, const struct stat *st)
+{
+	struct object_version	*ov;
+
+	if (dw->nbatch > 0 && (dw->batch_src != src ||
+	    dw->nbatch == DIR_BATCH_MAX))
+		dir_flush(dw);
+	dw->batch_src = src;
+	ov = &dw->batch[dw->nbatch++];
+	memset(ov, 0, sizeof *ov);
+	ov->source = src->name;
+	ov->key = xstrdup(key);
+	ov->version = dir_version_of(st);
+	ov->size = st->st_size;
+	ov->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL +
+	    st->st_mtim.tv_nsec;
+	ov->inode = st->st_ino;
+}
+
+/* Whether the kernel holds events not read yet (1), or cannot say (-1). */
+static int
+dir_events_waiting(const struct dir_watcher *dw)
+{
+	int	 n;
+
+	if (dw->ifd == -1 || ioctl(dw->ifd, FIONREAD, &n) == -1)
+		return (-1);
+	return (n > 0);
+}
+
+/*
+ * The connection, for anything but enqueuing: files taken before must be
+ * in the ledger first (a deletion, a rename, a reconcile compares with it).
+ */
+static int
+dir_db_flushed(struct dir_watcher *dw)
+{
+	dir_flush(dw);
+	return (dir_db(dw));
 }
 
 static struct dir_pending *
@@ -738,7 +837,7 @@ dir_forget(struct dir_watcher *dw, const struct source *src,
 	size_t			 i, j, removed = 0;
 	int			 n, remove;
 
-	if (what->n == 0 || dir_db(dw) != 0)
+	if (what->n == 0 || dir_db_flushed(dw) != 0)
 		return;
 	remove = (src->on_delete == ON_DELETE_REMOVE);
 	if (ledger_delete(dw->conn, src, scope, what, remove ? &outputs : NULL,
@@ -861,10 +960,11 @@ dir_batch_add(struct object_version **batch, size_t *n,
 }
 
 /*
- * Enqueue a folder's complete new files in one statement; if that fails,
- * one by one (which also rides out a broken connection).
+ * Enqueue n complete new files in one statement; if that fails, one by
+ * one (which also rides out a broken connection). files, sorted by key,
+ * are a folder's listing (a reconcile), or NULL for files from events.
  */
-static void
+static int
 dir_batch_enqueue(struct dir_watcher *dw, const struct source *src,
     const struct dir_file *files, size_t nfiles,
     const struct object_version *batch, size_t n)
@@ -874,15 +974,15 @@ dir_batch_enqueue(struct dir_watcher *dw, const struct source *src,
 	size_t			 i;
 	int			 njobs;
 
-	if (n == 0 || *dw->stop)
-		return;
+	if (n == 0)
+		return (0);
 	if (dir_db(dw) == 0 && ledger_enqueue(dw->conn, src, batch, n,
 	    dw->conf->max_attempts, &njobs, &cause) == 0) {
 		dw->queued += njobs;
 		if (njobs > 0)
 			log_debug("source '%s': queued %zu files (%d jobs)",
 			    src->name, n, njobs);
-		return;
+		return (0);
 	}
 	if (cause != NULL) {
 		log_debug("source '%s': batch of %zu: %s; one by one",
@@ -890,11 +990,16 @@ dir_batch_enqueue(struct dir_watcher *dw, const struct source *src,
 		free(cause);
 	}
 	for (i = 0; i < n && !*dw->stop; i++) {
+		if (files == NULL) {
+			dir_enqueue_version(dw, src, &batch[i]);
+			continue;
+		}
 		f = bsearch(batch[i].key, files, nfiles, sizeof *files,
 		    dir_file_key_cmp);
 		if (f != NULL)
-			dir_enqueue(dw, src, f->key, &f->st);
+			dir_enqueue_one(dw, src, f->key, &f->st);
 	}
+	return (-1);
 }
 
 /*
@@ -931,7 +1036,7 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 	dw->scanned += nfiles;
 
 	known = 0;
-	if (dir_db(dw) == 0) {
+	if (dir_db_flushed(dw) == 0) {
 		if (ledger_folder_read(dw->conn, src, folder, &lf,
 		    &cause) != 0)
 			dir_db_failed(dw, src, "cannot read the ledger", cause);
@@ -998,7 +1103,7 @@ dir_reconcile_folders(struct dir_watcher *dw, const struct source *src)
 
 	if (stat(src->path, &st) == -1 || !S_ISDIR(st.st_mode))
 		return;
-	if (dir_db(dw) != 0)
+	if (dir_db_flushed(dw) != 0)
 		return;
 	if (ledger_folders(dw->conn, src->name, &folders, &cause) != 0) {
 		dir_db_failed(dw, src, "cannot read the ledger's folders",
@@ -1226,6 +1331,13 @@ dir_watcher_main(void *arg)
 		if (next != 0 && next <= now_monotonic())
 			dir_pending_run(dw);
 
+		/*
+		 * The files taken so far go to the ledger once the kernel has
+		 * nothing more for us: a burst gathers into few statements
+		 * while a lone file is enqueued at once.
+		 */
+		if (dw->nbatch > 0 && dir_events_waiting(dw) != 1)
+			dir_flush(dw);
 		/* Whole seconds only: that is libinotifytools' timeout. */
 		ev = inotifytools_next_event(1);
 		if (ev == NULL) {
@@ -1255,6 +1367,7 @@ dir_watcher_main(void *arg)
 		}
 		dir_handle(dw, wd, mask, cookie, name);
 	}
+	dir_flush(dw);
 	PQfinish(dw->conn);
 	dw->conn = NULL;
 	return (NULL);
