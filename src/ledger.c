@@ -13,6 +13,10 @@
  * Deletions mark objects.deleted_at and leave every row in place. When the
  * caller asks, the same statement marks the outputs of the deleted objects
  * removed and hands back their locations, for the caller to unlink.
+ *
+ * Everything here is keys, never paths: a dir source makes its keys and
+ * folders from file names with key_from_name before it asks, so a folder
+ * listed and the ledger compare as text, whatever bytes the names hold.
  */
 #include "config.h"
 

@@ -83,6 +83,8 @@ double	 now_monotonic(void);
 int	 ncpus(void);
 int	 utf8_valid(const char *);
 char	*utf8_escape(const char *);
+char	*key_from_name(const char *);
+char	*name_from_key(const char *);
 
 /* error classes: what a failed job records in jobs.error_class. */
 enum error_class {
@@ -468,6 +470,8 @@ int	 retry_jobs(PGconn *, const struct retry_filter *, long long *,
 	     char **cause);
 
 /* store-file.c: outputs in folders. */
+char	*store_file_path(const struct recipe *, const struct source *,
+	     const char *location);
 int	 store_file_put(const char *path, const void *, size_t,
 	     struct job_error *);
 
@@ -533,7 +537,8 @@ void	 http_stop(struct http_server *);
 
 /* store.c: an output, to whichever kind of place its recipe names. */
 int	 store_put(const struct recipe *, const char *location, const void *,
-	     size_t, const char *mime, const char *source, struct job_error *);
+	     size_t, const char *mime, const struct source *,
+	     struct job_error *);
 
 /* worker.c: the worker pool. */
 struct workers;

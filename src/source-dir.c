@@ -35,6 +35,14 @@
  * (adding a watch that exists, with the same mask, returns its wd). A
  * folder moved out loses its watches; one moved in or created is read.
  *
+ * Keys. A file's key is its path below the source's folder, made valid
+ * UTF-8 by key_from_name (util.c): PostgreSQL text is UTF-8 and a file name
+ * is any bytes, so each byte of a name that is not UTF-8 is recorded as
+ * U+EF00 + byte (U+EF80 to U+EFFF), and dir_path turns a key back into the
+ * bytes on disk. Events, the pending table, listings, renames and
+ * deletions all make keys with dir_key; include and exclude globs match
+ * keys.
+ *
  * Outputs that land inside a source are never watched nor read (the loop
  * guard).
  */
@@ -144,6 +152,7 @@ dir_version_of(const struct stat *st)
 
 static int	dir_fetch_path(const char *, const char *, void **, size_t *,
 		    struct job_error *);
+static char	*dir_path(const struct source *, const char *);
 
 /* Stat path and describe its version; fails for anything but a file. */
 int
@@ -182,7 +191,7 @@ dir_fetch(const struct source *src, const struct claimed_job *job,
 	char		*path;
 	int		 rc;
 
-	path = path_join(src->path, job->key);
+	path = dir_path(src, job->key);
 	rc = dir_fetch_path(path, version, data, len, err);
 	free(path);
 	return (rc);
@@ -267,20 +276,35 @@ dir_source_check(const struct source *src, char **cause)
 	return (0);
 }
 
-/* The key of a path in src: what follows the source's folder. */
-static const char *
+/*
+ * The key of a path in src: what follows the source's folder, as valid
+ * UTF-8 whatever its bytes (key_from_name). NULL when path is not in src.
+ */
+static char *
 dir_key(const struct source *src, const char *path)
 {
-	const char	*key;
+	const char	*rel;
 	size_t		 len = strlen(src->path);
 
 	if (strncmp(path, src->path, len) != 0 ||
 	    (path[len] != '/' && path[len] != '\0'))
 		return (NULL);
-	key = path + len;
-	while (*key == '/')
-		key++;
-	return (key);
+	rel = path + len;
+	while (*rel == '/')
+		rel++;
+	return (key_from_name(rel));
+}
+
+/* The path on disk of a key (or a folder's key) of src. */
+static char *
+dir_path(const struct source *src, const char *key)
+{
+	char	*name, *path;
+
+	name = name_from_key(key);
+	path = path_join(src->path, name);
+	free(name);
+	return (path);
 }
 
 /* Whether a path in src lies under one of its outputs (the loop guard). */
@@ -298,28 +322,22 @@ dir_is_output(const struct source *src, const char *path)
 	return (0);
 }
 
-/* Whether a file at path is one src takes: filters and the loop guard. */
-static const char *
+/*
+ * Whether a file at path is one src takes (filters and the loop guard):
+ * its key, which the caller frees, or NULL. The globs see the key.
+ */
+static char *
 dir_wanted(const struct source *src, const char *path)
 {
-	const char	*key;
+	char	*key;
 
-	if ((key = dir_key(src, path)) == NULL || *key == '\0')
-		return (NULL);
 	if (dir_is_output(src, path))
 		return (NULL);
-	if (!glob_match_any(&src->include, key) ||
-	    glob_match_any(&src->exclude, key))
+	if ((key = dir_key(src, path)) == NULL)
 		return (NULL);
-	if (!utf8_valid(key)) {
-		char	*shown = utf8_escape(key);
-
-		/* PostgreSQL text is UTF-8: such a name cannot be a key. */
-		log_warnx("source '%s': '%s' is not taken: its name is not "
-		    "valid UTF-8, which the database cannot store; rename it "
-		    "(convmv converts names from other encodings)", src->name,
-		    shown);
-		free(shown);
+	if (*key == '\0' || !glob_match_any(&src->include, key) ||
+	    glob_match_any(&src->exclude, key)) {
+		free(key);
 		return (NULL);
 	}
 	return (key);
@@ -537,14 +555,18 @@ dir_pending_add(struct dir_watcher *dw, const struct source *src,
     const char *path, const struct stat *st)
 {
 	struct dir_pending	*p;
+	char			*shown;
 
 	if ((p = dir_pending_find(dw, path)) == NULL) {
 		if (dw->npending == DIR_PENDING_MAX) {
-			if (!dw->pending_full)
+			if (!dw->pending_full) {
+				shown = utf8_escape(path);
 				log_warnx("source '%s': more than %d files are "
 				    "being written at once; '%s' and others "
 				    "wait for the next reconcile", src->name,
-				    DIR_PENDING_MAX, path);
+				    DIR_PENDING_MAX, shown);
+				free(shown);
+			}
 			dw->pending_full = 1;
 			return;
 		}
@@ -586,11 +608,10 @@ dir_pending_run(struct dir_watcher *dw)
 {
 	struct dir_pending	*p;
 	struct stat		 st;
-	const char		*key;
 	int64_t			 mtime_ns;
 	double			 now = now_monotonic();
 	size_t			 i = 0;
-	char			*path;
+	char			*key;
 
 	while (i < dw->npending && !*dw->stop) {
 		p = &dw->pending[i];
@@ -601,6 +622,7 @@ dir_pending_run(struct dir_watcher *dw)
 		key = dir_wanted(p->src, p->path);
 		if (key == NULL || lstat(p->path, &st) == -1 ||
 		    !S_ISREG(st.st_mode)) {
+			free(key);
 			dir_pending_remove(dw, p);	/* gone meanwhile */
 			continue;
 		}
@@ -608,14 +630,14 @@ dir_pending_run(struct dir_watcher *dw)
 		    st.st_mtim.tv_nsec;
 		if (st.st_size != p->size || mtime_ns != p->mtime_ns ||
 		    st.st_ino != p->inode || dir_writing(p->path) == 1) {
+			free(key);
 			dir_pending_add(dw, p->src, p->path, &st);
 			i++;
 			continue;
 		}
-		path = xstrdup(p->path);
-		dir_enqueue(dw, p->src, dir_wanted(p->src, path), &st);
-		dir_pending_del(dw, path);
-		free(path);
+		dir_enqueue(dw, p->src, key, &st);
+		free(key);
+		dir_pending_remove(dw, p);
 	}
 }
 
@@ -777,7 +799,7 @@ dir_watch(struct dir_watcher *dw, const struct source *src, const char *path)
 		if (error == ENOENT || error == ENOTDIR)
 			return;		/* gone already */
 		if (dw->unwatched++ == 0) {
-			dw->unwatched_first = xstrdup(path);
+			dw->unwatched_first = utf8_escape(path);
 			dw->unwatched_errno = error;
 		}
 		return;
@@ -833,7 +855,7 @@ dir_forget(struct dir_watcher *dw, const struct source *src,
 {
 	struct strv		 outputs = { NULL, 0 };
 	const struct recipe	*r;
-	char			*cause;
+	char			*cause, *path;
 	size_t			 i, j, removed = 0;
 	int			 n, remove;
 
@@ -858,11 +880,13 @@ dir_forget(struct dir_watcher *dw, const struct source *src,
 		}
 		if (j == src->nrecipes)
 			continue;
-		if (unlink(outputs.v[i]) == 0 || errno == ENOENT)
+		path = store_file_path(src->recipes[j], src, outputs.v[i]);
+		if (unlink(path) == 0 || errno == ENOENT)
 			removed++;
 		else
 			log_warn("source '%s': cannot remove output '%s'",
 			    src->name, outputs.v[i]);
+		free(path);
 	}
 	if (n > 0)
 		log_info("source '%s': %d objects deleted (%s%s)%s%zu outputs "
@@ -896,8 +920,7 @@ dir_list(const struct source *src, const char *path, struct dir_file **files,
 	struct dirent	*de;
 	struct stat	 st;
 	struct dir_file	*f;
-	const char	*key;
-	char		*child;
+	char		*child, *key;
 	size_t		 size = 0;
 
 	if ((d = opendir(path)) == NULL)
@@ -929,7 +952,7 @@ dir_list(const struct source *src, const char *path, struct dir_file **files,
 				    sizeof **files);
 			}
 			f = &(*files)[(*nfiles)++];
-			f->key = xstrdup(key);
+			f->key = key;
 			f->st = st;
 			f->version = dir_version_of(&st);
 		}
@@ -1015,22 +1038,28 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 	struct ledger_folder	 lf = { NULL, 0 };
 	struct ledger_entry	 probe, *e;
 	struct strv		 subdirs = { NULL, 0 }, gone = { NULL, 0 };
-	const char		*folder;
-	char			*cause, *child, *fullpath;
+	char			*folder, *cause, *child, *fullpath, *shown;
 	size_t			 nfiles = 0, nbatch = 0, i;
-	int			 known;
+	int			 known, error;
 
 	if (*dw->stop || dir_is_output(src, path))
 		return;
 	if ((folder = dir_key(src, path)) == NULL)
 		return;
-	if (*folder != '\0' && glob_match_any(&src->exclude, folder))
+	if (*folder != '\0' && glob_match_any(&src->exclude, folder)) {
+		free(folder);
 		return;
+	}
 	dir_watch(dw, src, path);
 	if (dir_list(src, path, &files, &nfiles, &subdirs) != 0) {
-		if (errno != ENOENT && errno != ENOTDIR)
-			log_warn("source '%s': cannot read folder '%s'",
-			    src->name, path);
+		if (errno != ENOENT && errno != ENOTDIR) {
+			error = errno;
+			shown = utf8_escape(path);
+			log_warnx("source '%s': cannot read folder '%s': %s",
+			    src->name, shown, strerror(error));
+			free(shown);
+		}
+		free(folder);
 		return;
 	}
 	dw->scanned += nfiles;
@@ -1053,7 +1082,7 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 			if (e != NULL && e->complete)
 				continue;
 		}
-		fullpath = path_join(src->path, f->key);
+		fullpath = dir_path(src, f->key);
 		if (f->st.st_size == 0 || dir_writing(fullpath) == 1)
 			dir_take(dw, src, fullpath, f->key, &f->st);
 		else
@@ -1073,6 +1102,7 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 	dir_forget(dw, src, LEDGER_KEYS, &gone);
 	strv_clear(&gone);
 	ledger_folder_clear(&lf);
+	free(folder);
 	for (i = 0; i < nfiles; i++) {
 		free(files[i].key);
 		free(files[i].version);
@@ -1113,7 +1143,7 @@ dir_reconcile_folders(struct dir_watcher *dw, const struct source *src)
 	for (i = 0; i < folders.n && !*dw->stop; i++) {
 		if (*folders.v[i] == '\0')
 			continue;
-		path = path_join(src->path, folders.v[i]);
+		path = dir_path(src, folders.v[i]);
 		if (lstat(path, &st) == -1 && (errno == ENOENT ||
 		    errno == ENOTDIR)) {
 			strv_push(&one, folders.v[i]);
@@ -1168,14 +1198,15 @@ dir_folder_gone(struct dir_watcher *dw, const struct source *src,
     const char *path, int unwatch)
 {
 	struct strv	 one = { NULL, 0 };
-	const char	*key;
+	char		*key;
 
 	dir_folder_drop(dw, path, unwatch);
-	if ((key = dir_key(src, path)) == NULL || *key == '\0')
-		return;
-	strv_push(&one, key);
-	dir_forget(dw, src, LEDGER_TREE, &one);
-	strv_clear(&one);
+	if ((key = dir_key(src, path)) != NULL && *key != '\0') {
+		strv_push(&one, key);
+		dir_forget(dw, src, LEDGER_TREE, &one);
+		strv_clear(&one);
+	}
+	free(key);
 }
 
 /* An IN_MOVED_FROM of a folder with no IN_MOVED_TO: it moved out. */
@@ -1194,13 +1225,18 @@ static void
 dir_folder_new(struct dir_watcher *dw, const struct source *src,
     const char *path)
 {
+	char	*shown;
+
 	dw->scanned = dw->queued = dw->deleted = 0;
 	dir_walk(dw, src, path);
 	dir_watch_report(dw, src);
-	if (dw->queued > 0)
+	if (dw->queued > 0) {
+		shown = utf8_escape(path);
 		log_debug("source '%s': new folder '%s': %" PRIu64 " files, %"
-		    PRIu64 " new jobs", src->name, path, dw->scanned,
+		    PRIu64 " new jobs", src->name, shown, dw->scanned,
 		    dw->queued);
+		free(shown);
+	}
 }
 
 static void
@@ -1209,8 +1245,7 @@ dir_handle_folder(struct dir_watcher *dw, const struct source *src,
 {
 	const struct source	*from_src;
 	struct strv		 one = { NULL, 0 };
-	const char		*from_key;
-	char			*from;
+	char			*from, *from_key;
 
 	if (mask & IN_MOVED_FROM) {
 		dw->moved_cookie = cookie;
@@ -1238,6 +1273,7 @@ dir_handle_folder(struct dir_watcher *dw, const struct source *src,
 			dir_forget(dw, from_src, LEDGER_TREE, &one);
 			strv_clear(&one);
 		}
+		free(from_key);
 		free(from);
 	}
 	if (mask & (IN_CREATE | IN_MOVED_TO))
@@ -1250,7 +1286,7 @@ dir_handle_file(struct dir_watcher *dw, const struct source *src,
 {
 	struct strv	 one = { NULL, 0 };
 	struct stat	 st;
-	const char	*key;
+	char		*key;
 
 	if ((key = dir_wanted(src, path)) == NULL)
 		return;
@@ -1261,17 +1297,19 @@ dir_handle_file(struct dir_watcher *dw, const struct source *src,
 			dir_forget(dw, src, LEDGER_KEYS, &one);
 			strv_clear(&one);
 		}
-		return;
+	} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+			dir_pending_del(dw, path);
+			dir_take(dw, src, path, key, &st);
+		} else if (mask & IN_CREATE) {
+			/*
+			 * No close may ever come (a hard link): wait for it
+			 * to settle.
+			 */
+			dir_pending_add(dw, src, path, &st);
+		}
 	}
-	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode))
-		return;
-	if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
-		dir_pending_del(dw, path);
-		dir_take(dw, src, path, key, &st);
-	} else if (mask & IN_CREATE) {
-		/* No close may ever come (a hard link): wait for it to settle. */
-		dir_pending_add(dw, src, path, &st);
-	}
+	free(key);
 }
 
 /* One event, copied out of libinotifytools' buffer. */

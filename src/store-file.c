@@ -3,6 +3,13 @@
  * flushed, then renamed, so a reader or a crash never sees half a file and
  * a retry replaces rather than duplicates. Output names come from
  * template_expand, which keeps them inside the recipe's output root.
+ *
+ * An output's location is text (it is recorded in PostgreSQL), made from
+ * the input's key. A dir source's key stands for a file name of any bytes
+ * (key_from_name), so the file of such an output is named with those bytes
+ * again: the input "caf\xe9.jpg" has the key "caf<U+EFE9>.jpg", and its
+ * output, recorded under a location made of that key, is written to disk
+ * as "caf\xe9.jpg".
  */
 #include "config.h"
 
@@ -12,6 +19,30 @@
 
 #include "objwatch.h"
 #include "banned.h"
+
+/*
+ * The file a dir output's location names, for an input from src: the
+ * recipe's output root as configured, then the rest with a dir source's
+ * stray bytes put back (name_from_key).
+ */
+char *
+store_file_path(const struct recipe *r, const struct source *src,
+    const char *location)
+{
+	const char	*rest = location;
+	char		*name, *path;
+	size_t		 len;
+
+	if (src->type != SOURCE_DIR)
+		return (xstrdup(location));
+	len = r->output_root == NULL ? 0 : strlen(r->output_root);
+	if (len > 0 && strncmp(location, r->output_root, len) == 0)
+		rest = location + len;
+	name = name_from_key(rest);
+	xasprintf(&path, "%.*s%s", (int)(rest - location), location, name);
+	free(name);
+	return (path);
+}
 
 /*
  * Store bytes at path, creating its folders; on failure fills err. Full

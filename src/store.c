@@ -12,20 +12,27 @@
 #include "banned.h"
 
 /*
- * Store an output at location, a name its recipe's template made; source
- * is where the input came from (S3 outputs carry it as metadata).
+ * Store an output at location, a name its recipe's template made; src is
+ * where the input came from (S3 outputs carry its name as metadata, files
+ * take back the bytes of a dir source's names).
  */
 int
 store_put(const struct recipe *r, const char *location, const void *data,
-    size_t len, const char *mime, const char *source, struct job_error *err)
+    size_t len, const char *mime, const struct source *src,
+    struct job_error *err)
 {
 	const char	*key;
+	char		*path;
 	size_t		 blen;
+	int		 rc;
 
 	switch (r->output_kind) {
 	case OUTPUT_DIR:
 		/* files carry no content type */
-		return (store_file_put(location, data, len, err));
+		path = store_file_path(r, src, location);
+		rc = store_file_put(path, data, len, err);
+		free(path);
+		return (rc);
 	case OUTPUT_S3:
 		/* location is s3:BUCKET/KEY */
 		blen = strlen(r->output_bucket);
@@ -35,7 +42,7 @@ store_put(const struct recipe *r, const char *location, const void *data,
 			break;
 		key = location + 3 + blen + 1;
 		return (s3_put(r->output_via, r->output_bucket, key, data, len,
-		    mime, source, err));
+		    mime, src->name, err));
 	}
 	job_error_set(err, ERROR_CONFIG, 0, "recipe '%s': this build cannot "
 	    "store outputs of its kind", r->name);

@@ -1,6 +1,7 @@
 /*
  * Small helpers shared by several modules: globs, paths, whole-file reads
- * and atomic writes, durations and sizes as people write them in configs.
+ * and atomic writes, durations and sizes as people write them in configs,
+ * UTF-8, and the keys of file names whatever their bytes.
  */
 #include "config.h"
 
@@ -442,20 +443,31 @@ error_class_name(enum error_class cls)
 	return ("unknown");
 }
 
-/* Record a job's failure; the first error set wins. */
+/*
+ * Record a job's failure; the first error set wins. The message goes to a
+ * text column, so bytes in it that are not UTF-8 (a file's path) are
+ * written as \xNN.
+ */
 void
 job_error_set(struct job_error *e, enum error_class cls, int transient,
     const char *fmt, ...)
 {
 	va_list	 ap;
+	char	*msg;
 
 	if (e->cls != ERROR_NONE)
 		return;
 	e->cls = cls;
 	e->transient = transient;
 	va_start(ap, fmt);
-	xvasprintf(&e->msg, fmt, ap);
+	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
+	if (utf8_valid(msg))
+		e->msg = msg;
+	else {
+		e->msg = utf8_escape(msg);
+		free(msg);
+	}
 }
 
 /* Forget a job's failure. */
@@ -468,72 +480,135 @@ job_error_clear(struct job_error *e)
 	e->transient = 0;
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at p (no overlong, no
+ * surrogate, at most U+10FFFF) and its code point in *cp; 0 when p does
+ * not start one.
+ */
+static int
+utf8_sequence(const unsigned char *p, unsigned int *cp)
+{
+	unsigned int	 c, min;
+	int		 n, i;
+
+	if (*p < 0x80) {
+		*cp = *p;
+		return (1);
+	}
+	if ((*p & 0xe0) == 0xc0) {
+		n = 1;
+		c = *p & 0x1f;
+		min = 0x80;
+	} else if ((*p & 0xf0) == 0xe0) {
+		n = 2;
+		c = *p & 0x0f;
+		min = 0x800;
+	} else if ((*p & 0xf8) == 0xf0) {
+		n = 3;
+		c = *p & 0x07;
+		min = 0x10000;
+	} else
+		return (0);
+	for (i = 1; i <= n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return (0);
+		c = (c << 6) | (p[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return (0);
+	*cp = c;
+	return (n + 1);
+}
+
 /* Whether s is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
 int
 utf8_valid(const char *s)
 {
 	const unsigned char	*p = (const unsigned char *)s;
-	unsigned int		 c, min;
-	int			 n, i;
+	unsigned int		 c;
+	int			 n;
 
 	while (*p != '\0') {
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			n = 1;
-			c = *p & 0x1f;
-			min = 0x80;
-		} else if ((*p & 0xf0) == 0xe0) {
-			n = 2;
-			c = *p & 0x0f;
-			min = 0x800;
-		} else if ((*p & 0xf8) == 0xf0) {
-			n = 3;
-			c = *p & 0x07;
-			min = 0x10000;
-		} else
+		if ((n = utf8_sequence(p, &c)) == 0)
 			return (0);
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return (0);
-			c = (c << 6) | (p[i] & 0x3f);
-		}
-		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-			return (0);
-		p += n + 1;
+		p += n;
 	}
 	return (1);
+}
+
+/*
+ * Keys of file names. PostgreSQL text is UTF-8 and a file name is any
+ * bytes, so a name is recorded as its key: valid UTF-8 is kept as it is,
+ * and every other byte b becomes the code point U+EF00 + b (U+EF80 to
+ * U+EFFF, in the private use area). The bytes of a U+EF80..U+EFFF that a
+ * name really holds are escaped one by one too, so the mapping has no
+ * collisions and name_from_key gives back the very bytes on disk.
+ */
+#define KEY_BYTE_FIRST	0xef80
+#define KEY_BYTE_LAST	0xefff
+
+/*
+ * A copy of s that is valid UTF-8: its valid sequences as they are, and
+ * each other byte as "\xNN" for a message, or as a key's U+EF80..U+EFFF.
+ */
+static char *
+utf8_rewrite(const char *s, int key)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	unsigned int		 c;
+	char			*out, *o;
+	int			 n;
+
+	out = o = xmalloc(strlen(s) * 4 + 1);
+	while (*p != '\0') {
+		n = utf8_sequence(p, &c);
+		if (n > 0 && (!key || c < KEY_BYTE_FIRST || c > KEY_BYTE_LAST)) {
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+		} else if (key) {
+			c = 0xef00 + *p++;
+			*o++ = 0xe0 | (c >> 12);
+			*o++ = 0x80 | ((c >> 6) & 0x3f);
+			*o++ = 0x80 | (c & 0x3f);
+		} else
+			o += snprintf(o, 5, "\\x%02x", *p++);
+	}
+	*o = '\0';
+	return (out);
 }
 
 /* A copy of s for messages: bytes that are not valid UTF-8 as \xNN. */
 char *
 utf8_escape(const char *s)
 {
-	const unsigned char	*p;
+	return (utf8_rewrite(s, 0));
+}
+
+/* A file name's key: valid UTF-8, whatever bytes the name holds. */
+char *
+key_from_name(const char *name)
+{
+	return (utf8_rewrite(name, 1));
+}
+
+/* The file name a key stands for: each U+EF80..U+EFFF back to its byte. */
+char *
+name_from_key(const char *key)
+{
+	const unsigned char	*p = (const unsigned char *)key;
+	unsigned int		 c;
 	char			*out, *o;
+	int			 n;
 
-	out = o = xmalloc(strlen(s) * 4 + 1);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p >= 0x80) {
-			char	 one[5] = { 0 };
-			int	 n = (*p & 0xe0) == 0xc0 ? 2 :
-			    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-
-			if (n > 0 && (int)strnlen((const char *)p, n) == n) {
-				memcpy(one, p, n);
-				if (utf8_valid(one)) {
-					memcpy(o, p, n);
-					o += n;
-					p += n - 1;
-					continue;
-				}
-			}
-			o += snprintf(o, 5, "\\x%02x", *p);
-			continue;
-		}
-		*o++ = *p;
+	out = o = xmalloc(strlen(key) + 1);
+	while (*p != '\0') {
+		n = utf8_sequence(p, &c);
+		if (n == 3 && c >= KEY_BYTE_FIRST && c <= KEY_BYTE_LAST) {
+			*o++ = c - 0xef00;
+			p += n;
+		} else
+			*o++ = *p++;
 	}
 	*o = '\0';
 	return (out);

@@ -190,8 +190,8 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		free(cause);
 		goto failed;
 	}
-	if (store_put(r, location, ij.out, ij.outlen, ij.mime,
-	    job->source, &err) != 0)
+	if (store_put(r, location, ij.out, ij.outlen, ij.mime, src,
+	    &err) != 0)
 		goto failed;
 
 	out.location = location;

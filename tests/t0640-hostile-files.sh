@@ -1,12 +1,13 @@
 #!/bin/sh
-# Hostile files (13): empty, truncated JPEG and PNG, text named .jpg, a
+# Hostile files (14): empty, truncated JPEG and PNG, text named .jpg, a
 # decompression bomb (a 50,000 x 50,000 PNG of 300 kB), a 1,000-frame GIF,
-# SVG, PDF and PPM (their loaders are blocked as untrusted), and names with newlines, quotes, backslashes, ';',
-# '$(...)' and 255 bytes. Each gives a failed row with a clear message or a
+# SVG, PDF and PPM (their loaders are blocked as untrusted), and names with
+# newlines, quotes, backslashes, ';', '$(...)', 255 bytes and a Latin-1
+# byte that is not UTF-8. Each gives a failed row with a clear message or a
 # correct output inside its output root; nothing is written outside it; the
 # daemon stays up and its memory bounded.
 . "$SRCDIR/tests/lib.sh"
-plan 10
+plan 12
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out" "$T/x"
@@ -53,8 +54,8 @@ cp ../x/good.jpg "$long"
 cd "$T" || bail "no $T"
 
 wait_for_sql "SELECT count(*) FROM objwatch.results WHERE state IN
-	('done', 'failed')" 13 60
-ok $? "all 13 files reach a final state" ||
+	('done', 'failed')" 14 60
+ok $? "all 14 files reach a final state" ||
     { sql "SELECT key, state FROM objwatch.results ORDER BY key" >&2; ow_log; }
 is "$(sql "SELECT key, state, error_class FROM objwatch.results
 	WHERE state = 'failed' ORDER BY key")" \
@@ -72,7 +73,7 @@ is "$(sql "SELECT error FROM objwatch.results WHERE key = 'bomb.png'")" \
 is "$(sql "SELECT state, width, height FROM objwatch.results
 	WHERE key = 'frames.gif'")" "done|10|10" \
     "the 1,000-frame GIF gives its first frame"
-is "$(sql "SELECT count(*) FROM objwatch.results WHERE state = 'done'")" 5 \
+is "$(sql "SELECT count(*) FROM objwatch.results WHERE state = 'done'")" 6 \
     "the oddly named copies of a good photo and the GIF are done"
 like "$(sql "SELECT output FROM objwatch.results WHERE key LIKE 'semi%'")" \
     "^$T/out/semi;colon \\\$\\(touch pwned\\) \`id\`\\.jpg\$" \
@@ -84,8 +85,18 @@ is "$(find "$T" -newer "$T/ow.conf" -type f ! -path "$T/out/*" \
     ! -path "$T/in/*" ! -path "$T/x/*" ! -path "$T/pg/*" \
     ! -name 'objwatch.log' ! -name '.*' | wc -l)" 0 \
     "nothing was written outside the output root"
-like "$(cat "$OW_LOG")" "source 'photos': 'latin1-caf\\\\xe9\\.jpg' is not taken: its name is not valid UTF-8, which the database cannot store; rename it" \
-    "a name that is not UTF-8 is refused with a warning that says what to do"
+# Byte 0xe9 (octal 351) is recorded as U+EFE9 (UTF-8 ee bf a9, octal 356
+# 277 251); its output has the input name's own bytes.
+is "$(sql "SELECT state, width, height FROM objwatch.results
+	WHERE key = E'latin1-caf\\uefe9.jpg'")" "done|100|75" \
+    "a name that is not UTF-8 is processed, its stray byte in the key as U+EFE9"
+is "$(sql "SELECT output FROM objwatch.results
+	WHERE key = E'latin1-caf\\uefe9.jpg'")" \
+    "$T/out/$(printf 'latin1-caf\356\277\251.jpg')" \
+    "its output row holds the same text"
+is "$(image_size "$T/out/$(printf 'latin1-caf\351.jpg')") $(ls "$T/out" |
+    LC_ALL=C grep -c "$(printf '\356\277\251')")" "100x75 0" \
+    "its output file is named with the input's own bytes, not the key's"
 rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$OW_PID/status")
 diag "RSS $rss0 kB before, $rss1 kB after"
 ow_alive && [ "$rss1" -lt 400000 ]
