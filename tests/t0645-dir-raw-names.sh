@@ -14,6 +14,7 @@ write_config "$T/ow.conf" <<EOF
 [objwatch]
 database = $PGURL
 workers = 2
+listen = 127.0.0.1:0
 [source.photos]
 type = dir
 path = in
