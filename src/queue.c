@@ -204,6 +204,8 @@ static const char claim_sql[] =
  * A running job whose lease ran out after its last attempt: its worker died
  * on it every time, so it is dead rather than claimed again.
  */
+#define QUEUE_REAP_INTERVAL	5.0	/* seconds between reaps, per worker */
+
 static const char reap_sql[] =
 	"WITH d AS ("
 	"  UPDATE objwatch.jobs SET state = 'dead', run_after = NULL,"
@@ -224,9 +226,10 @@ int
 queue_claim(PGconn *conn, const char *worker, double lease,
     struct claimed_job *job, int *got, char **cause)
 {
-	PGresult	*res;
-	char		 secs[32];
-	const char	*params[2] = { worker, secs };
+	static __thread double	 last_reap;
+	PGresult		*res;
+	char			 secs[32];
+	const char		*params[2] = { worker, secs };
 
 	snprintf(secs, sizeof secs, "%.3f", lease);
 	res = db_exec_prepared(conn, "claim", claim_sql, 2, params);
@@ -238,8 +241,16 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	*got = PQntuples(res);
 	if (*got == 0) {
 		PQclear(res);
-		res = PQexec(conn, reap_sql);
-		PQclear(res);
+		/*
+		 * Every few seconds is enough to find leases run out, and
+		 * spares the database a statement each time a worker wakes
+		 * for a job another one took.
+		 */
+		if (now_monotonic() - last_reap >= QUEUE_REAP_INTERVAL) {
+			last_reap = now_monotonic();
+			res = PQexec(conn, reap_sql);
+			PQclear(res);
+		}
 		return (0);
 	}
 	memset(job, 0, sizeof *job);
