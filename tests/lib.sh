@@ -32,6 +32,9 @@ unset PGHOST PGHOSTADDR PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE \
 # English messages to match, and UTF-8 names kept whole, on every machine.
 LC_ALL=C.UTF-8
 export LC_ALL
+# In an --enable-asan build: leaks of the libraries we use are theirs.
+LSAN_OPTIONS="suppressions=$SRCDIR/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS
 
 ## TAP
 
@@ -189,6 +192,17 @@ _lib_exit() {
 	done
 	_lib_stop_clusters
 	eval "$_lib_at_exit"
+	# A sanitizer's report in any log of the test fails it, whatever its
+	# checks said: a leak is only reported when a process exits.
+	_lib_san=$(find "$T" -name '*.log' -type f -exec grep -l -E \
+	    'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' {} + \
+	    2>/dev/null)
+	for _lib_f in $_lib_san; do
+		diag "sanitizer report in $_lib_f:"
+		grep -E -A 20 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+		    "$_lib_f" | head -n 60 | sed "s|^|# |" >&2
+		[ "$_lib_status" -ne 0 ] || _lib_status=1
+	done
 	if [ -z "$_lib_done" ]; then
 		if [ -z "$_lib_planned" ]; then
 			diag "no plan: the test stopped before plan"
