@@ -1,9 +1,10 @@
 #!/bin/sh
 # run.sh TARGET [SECONDS=60] [JOBS=1]: build a libFuzzer target with clang,
 # AddressSanitizer and UndefinedBehaviorSanitizer, and run it on its
-# corpus (fuzz/corpus/TARGET, grown in place). Run from a configured tree
-# (config.h at the top). Targets: recipe, template, config, imgcheck,
-# events.
+# corpus (fuzz/corpus/TARGET, grown in place) and its seeds
+# (tests/fuzz/TARGET, which `make check` replays). Run from a configured
+# tree (config.h at the top). Targets: recipe, template, config, imgcheck,
+# events, keys.
 #
 #	fuzz/run.sh recipe 600
 set -eu
@@ -36,4 +37,4 @@ set --
 [ "$jobs" -gt 1 ] && set -- -jobs="$jobs" -workers="$jobs"
 exec "$build/fuzz-$target" -max_total_time="$seconds" "$@" \
     -print_final_stats=1 -max_len=4096 \
-    "$top/fuzz/corpus/$target" "$top/fuzz/seeds/$target"
+    "$top/fuzz/corpus/$target" "$top/tests/fuzz/$target"

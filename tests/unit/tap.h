@@ -33,7 +33,7 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 	return (cond);
 }
 
-static int
+static inline int
 tap_is_str(const char *got, const char *want)
 {
 	int	 c = (got == NULL && want == NULL) || (got != NULL &&
@@ -42,7 +42,7 @@ tap_is_str(const char *got, const char *want)
 	return (c);
 }
 
-static void
+static inline void
 tap_diag_str(int c, const char *got, const char *want)
 {
 	if (!c)
