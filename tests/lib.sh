@@ -99,6 +99,12 @@ like() {
 	fi
 }
 
+# sanitized: whether $OBJWATCH is an --enable-asan build, whose RSS says
+# little about its memory (ASan keeps freed memory in quarantine).
+sanitized() {
+	ldd "$OBJWATCH" 2>/dev/null | grep -q 'libasan'
+}
+
 # skip REASON: one result that counts as skipped, for a check that cannot
 # run here.
 skip() {

@@ -13,7 +13,7 @@
 static int tap_n;
 static int tap_failed;
 
-#define plan(n) printf("1..%d\n", (n))
+#define plan(n) (printf("1..%d\n", (n)), fflush(stdout))
 
 static int __attribute__((__format__(__printf__, 4, 5)))
 tap_ok(int cond, const char *file, int line, const char *fmt, ...)
