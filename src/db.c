@@ -195,22 +195,26 @@ db_failed_with(const PGresult *res, const char *sqlstate)
 /*
  * Run a statement prepared once per connection under name, so the server
  * parses and plans it once rather than at every job. Each thread owns its
- * connection, so the list of what is prepared is the thread's; a
- * statement found missing (a new connection where an old one was) is
- * prepared again. The caller clears the result, as with PQexecParams.
+ * connection, so the list of what is prepared is the thread's. A new
+ * connection is told by its server process, not its address (a reconnect
+ * may get the old one's): a statement missing inside a transaction would
+ * abort it. Should one be missing all the same, it is prepared again.
+ * The caller clears the result, as with PQexecParams.
  */
 PGresult *
 db_exec_prepared(PGconn *conn, const char *name, const char *sql,
     int nparams, const char *const *params)
 {
 	static __thread PGconn		*known_conn;
+	static __thread int		 known_pid;
 	static __thread const char	*known[16];
 	static __thread int		 nknown;
 	PGresult			*res;
 	int				 i, tries;
 
-	if (conn != known_conn) {
+	if (conn != known_conn || PQbackendPID(conn) != known_pid) {
 		known_conn = conn;
+		known_pid = PQbackendPID(conn);
 		nknown = 0;
 	}
 	for (tries = 0; tries < 2; tries++) {
