@@ -82,11 +82,19 @@ log_init(enum log_level level, int json)
 	log_json = json;
 }
 
+/*
+ * Append s to buf as the inside of a JSON string. JSON is UTF-8: bytes
+ * that are not (a raw file name in a message) are shown as \xNN.
+ */
 static void
 log_json_string(char *buf, size_t size, size_t *off, const char *s)
 {
 	const unsigned char	*p;
+	char			*shown = NULL;
+	size_t			 start = *off;
 
+	if (!utf8_valid(s))
+		s = shown = utf8_escape(s);
 	for (p = (const unsigned char *)s; *p != '\0' && *off + 8 < size; p++) {
 		if (*p == '"' || *p == '\\')
 			*off += snprintf(buf + *off, size - *off, "\\%c", *p);
@@ -95,7 +103,16 @@ log_json_string(char *buf, size_t size, size_t *off, const char *s)
 		else
 			buf[(*off)++] = *p;
 	}
+	/* Cut short: never in the middle of a character. */
+	if (*p != '\0') {
+		while (*off > start && ((unsigned char)buf[*off - 1] & 0xc0) ==
+		    0x80)
+			(*off)--;
+		if (*off > start && (unsigned char)buf[*off - 1] >= 0xc0)
+			(*off)--;
+	}
 	buf[*off] = '\0';
+	free(shown);
 }
 
 static void

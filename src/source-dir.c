@@ -346,23 +346,40 @@ dir_wanted(const struct source *src, const char *path)
 /*
  * Whether some process has path open for writing: 1 yes, 0 no, -1 cannot
  * tell (a read lease needs the file's owner or CAP_LEASE, and a file
- * system that supports leases).
+ * system that supports leases). On 0, *st is the file as it stands while
+ * the lease is held, when no writer can have it open: a stat taken before
+ * may have caught a writer's last bytes on their way (a copy seen at 64 kB
+ * that was whole 60 us later), and its version must not be queued.
  */
 static int
-dir_writing(const char *path)
+dir_writing(const char *path, struct stat *st)
 {
-	int	 fd, rc;
+	struct stat	 now;
+	int		 fd, rc;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return (-1);
 	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
-		fcntl(fd, F_SETLEASE, F_UNLCK);
 		rc = 0;
+		if (fstat(fd, &now) == 0)
+			*st = now;
+		else
+			rc = -1;
+		fcntl(fd, F_SETLEASE, F_UNLCK);
 	} else
 		rc = (errno == EAGAIN) ? 1 : -1;
 	close(fd);
 	return (rc);
+}
+
+/* Whether two stats of a file describe the same version of it. */
+static int
+dir_same_version(const struct stat *a, const struct stat *b)
+{
+	return (a->st_size == b->st_size && a->st_ino == b->st_ino &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
 }
 
 /* Make sure the watcher has a connection, reconnecting after a loss. */
@@ -593,13 +610,16 @@ static void
 dir_take(struct dir_watcher *dw, const struct source *src, const char *path,
     const char *key, const struct stat *st)
 {
-	if (st->st_size == 0 || dir_writing(path) == 1) {
+	struct stat	 now = *st;
+
+	if (st->st_size == 0 || dir_writing(path, &now) == 1 ||
+	    now.st_size == 0) {
 		log_debug("source '%s': '%s' is still open for writing",
 		    src->name, key);
-		dir_pending_add(dw, src, path, st);
+		dir_pending_add(dw, src, path, &now);
 		return;
 	}
-	dir_enqueue(dw, src, key, st);
+	dir_enqueue(dw, src, key, &now);
 }
 
 /* Look at the pending files that are due: take the settled ones. */
@@ -607,7 +627,7 @@ static void
 dir_pending_run(struct dir_watcher *dw)
 {
 	struct dir_pending	*p;
-	struct stat		 st;
+	struct stat		 st, held;
 	int64_t			 mtime_ns;
 	double			 now = now_monotonic();
 	size_t			 i = 0;
@@ -628,10 +648,12 @@ dir_pending_run(struct dir_watcher *dw)
 		}
 		mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
 		    st.st_mtim.tv_nsec;
+		held = st;
 		if (st.st_size != p->size || mtime_ns != p->mtime_ns ||
-		    st.st_ino != p->inode || dir_writing(p->path) == 1) {
+		    st.st_ino != p->inode || dir_writing(p->path, &held) == 1 ||
+		    !dir_same_version(&held, &st)) {
 			free(key);
-			dir_pending_add(dw, p->src, p->path, &st);
+			dir_pending_add(dw, p->src, p->path, &held);
 			i++;
 			continue;
 		}
@@ -1038,6 +1060,7 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 	struct ledger_folder	 lf = { NULL, 0 };
 	struct ledger_entry	 probe, *e;
 	struct strv		 subdirs = { NULL, 0 }, gone = { NULL, 0 };
+	struct stat		 held;
 	char			*folder, *cause, *child, *fullpath, *shown;
 	size_t			 nfiles = 0, nbatch = 0, i;
 	int			 known, error;
@@ -1083,8 +1106,10 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 				continue;
 		}
 		fullpath = dir_path(src, f->key);
-		if (f->st.st_size == 0 || dir_writing(fullpath) == 1)
-			dir_take(dw, src, fullpath, f->key, &f->st);
+		held = f->st;
+		if (f->st.st_size == 0 || dir_writing(fullpath, &held) == 1 ||
+		    !dir_same_version(&held, &f->st))
+			dir_take(dw, src, fullpath, f->key, &held);
 		else
 			dir_batch_add(&batch, &nbatch, src, f);
 		free(fullpath);
