@@ -183,6 +183,8 @@ queue_known(PGconn *conn, const char *source, const char *key,
 	return (0);
 }
 
+#define QUEUE_REAP_INTERVAL	5.0	/* seconds between reaps, per worker */
+
 static const char claim_sql[] =
 	"UPDATE objwatch.jobs j SET state = 'running',"
 	"    attempts = j.attempts + 1, locked_by = $1,"
@@ -204,8 +206,6 @@ static const char claim_sql[] =
  * A running job whose lease ran out after its last attempt: its worker died
  * on it every time, so it is dead rather than claimed again.
  */
-#define QUEUE_REAP_INTERVAL	5.0	/* seconds between reaps, per worker */
-
 static const char reap_sql[] =
 	"WITH d AS ("
 	"  UPDATE objwatch.jobs SET state = 'dead', run_after = NULL,"
