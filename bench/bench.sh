@@ -155,15 +155,29 @@ while [ "$i" -lt "$LATENCY_DROPS" ]; do
 	wait_for_sql "SELECT state FROM objwatch.results WHERE key = 'l$i.jpg'" \
 	    done 30 >/dev/null 2>&1
 done
-lat=$(sql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
-	round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)
-	FROM (SELECT extract(epoch FROM j.finished_at - l.dropped) * 1000 AS ms
-	FROM lat l JOIN objwatch.objects o ON o.key = l.key
-	JOIN objwatch.jobs j ON j.object_id = o.id) x")
+# pctl FROM TO: p50|p99 in ms between two instants of each drop (l.dropped,
+# j.created_at, j.started_at, j.finished_at).
+pctl() {
+	sql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+	    round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)
+	    FROM (SELECT extract(epoch FROM $2 - $1) * 1000 AS ms
+	    FROM lat l JOIN objwatch.objects o ON o.key = l.key
+	    JOIN objwatch.jobs j ON j.object_id = o.id) x"
+}
+lat=$(pctl l.dropped j.finished_at)
 echo
 printf '%-34s %10s %10s\n' "LATENCY ($LATENCY_DROPS drops, 640x480)" "p50 ms" "p99 ms"
 printf '%-34s %10s %10s  %s\n' "drop to row committed" "${lat%|*}" "${lat#*|}" \
     "(targets 15 / 50)"
+# Where it goes (each phase's own percentiles: they do not add up).
+# created_at is the start of the enqueuing transaction, started_at the
+# claim's, finished_at the completion's.
+for phase in "drop to job queued|l.dropped|j.created_at" \
+    "queued to claimed|j.created_at|j.started_at" \
+    "claimed to done (the job itself)|j.started_at|j.finished_at"; do
+	p=$(pctl "$(echo "$phase" | cut -d'|' -f2)" "$(echo "$phase" | cut -d'|' -f3)")
+	printf '  %-32s %10s %10s\n' "${phase%%|*}" "${p%|*}" "${p#*|}"
+done
 
 # Queue: an info-only recipe over 2,000 small files, jobs per second
 # from the first queued to the last finished.

@@ -34,6 +34,9 @@ is "$(q "SHOW listen_addresses")" "" "the server listens on no TCP address"
 make_jpeg "$T/in/a.jpg" 320 200 1
 ow_start "$T/ow.conf"
 wait_until 30 running; ok $? "objwatch run starts the cluster" || ow_log
+# postmaster.pid appears before the server takes connections; the daemon
+# scans its folders only once it is connected.
+wait_until 30 grep -q 'start-up scan' "$OW_LOG"
 psql -XAtq "$url" -c "SELECT 1" >/dev/null 2>&1
 ok $? "psql reaches it with the URL db url printed"
 if [ "$(id -u)" = 0 ]; then
