@@ -57,7 +57,9 @@ vt=$(secs "$(now)" "$t0")
 mkdir -p "$T/im"
 t0=$(now)
 for f in "$T"/photos/*.jpg; do
-	convert "$f" -thumbnail 256x256 -quality 80 "$T/im/$(basename "$f")"
+	# Its warnings on some photos' XMP go to a log, not into the table.
+	convert "$f" -thumbnail 256x256 -quality 80 "$T/im/$(basename "$f")" \
+	    2>>"$T/convert.log" || bail "convert failed on $f"
 done
 im=$(secs "$(now)" "$t0")
 
