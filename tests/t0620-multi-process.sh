@@ -32,14 +32,24 @@ ow_start "$T/ow.conf"; p1=$OW_PID
 ow_start "$T/ow.conf"; p2=$OW_PID
 ow_start "$T/ow.conf"; p3=$OW_PID
 wait_until 60 sh -c "[ \$(psql -XAtq '$PGURL' -c \"SELECT count(*) FROM objwatch.jobs WHERE state = 'done' AND locked_by IS NULL\" 2>/dev/null || echo 0) -ge 15 ]"
-# Kill the second process while it holds a job.
-wait_until 30 sh -c "psql -XAtq '$PGURL' -c \"SELECT 1 FROM objwatch.jobs WHERE state = 'running' AND locked_by LIKE '%:$p2:%'\" | grep -q 1"
+# Kill the second process while it holds a job. It is stopped while we
+# look, so it cannot finish that job between the look and the kill; when
+# it holds none, it runs on for a moment and we look again.
+held= tries=0
+while [ $tries -lt 300 ]; do
+	kill -STOP "$p2"
+	held=$(sql "SELECT id FROM objwatch.jobs WHERE state = 'running' AND
+		locked_by LIKE '%:$p2:%'")
+	[ -n "$held" ] && break
+	kill -CONT "$p2"
+	sleep 0.1
+	tries=$((tries + 1))
+done
 ow_kill "$p2"
 # What it held when it died stays leased to it: a dead process records
 # nothing.
-held=$(sql "SELECT id FROM objwatch.jobs WHERE state = 'running' AND
-	locked_by LIKE '%:$p2:%'")
-[ -n "$held" ]; ok $? "the killed process held a job ($held)"
+is "$(sql "SELECT state FROM objwatch.jobs WHERE id = ${held:-0} AND
+	locked_by LIKE '%:$p2:%'")" running "the killed process held a job ($held)"
 
 wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" 60 120
 ok $? "every file is done" || ow_log
