@@ -160,8 +160,9 @@ wait_until 30 sh -c "[ \$(grep -c 'start-up scan' '$OW_LOG') -ge 2 ]"
 
 # Latency: one small image at a time into the idle daemon. Nothing of the
 # benchmark runs while a drop is processed: each drop's instant goes to a
-# file, the next comes 0.25 s later (a job takes under 0.05 s), and the
-# rows are read once all are done. The instant is taken before mv starts,
+# file, the next comes 0.25 s later (a job takes 0.02 to 0.05 s; the
+# table says if any drop found the daemon still busy with the one before),
+# and the rows are read once all are done. The instant is taken before mv starts,
 # so the figure includes starting mv (about 1 ms).
 # An idle machine too: what the runs before wrote is on disk first (without
 # this, the write-back of the photos held up 2 or 3 of 200 outputs' fsyncs
@@ -173,7 +174,7 @@ i=0
 while [ "$i" -lt "$LATENCY_DROPS" ]; do
 	i=$((i + 1))
 	cp "$T/small.jpg" "$T/stage/l$i.jpg"
-	sleep 0.05	# the copy's own work done
+	sleep 0.05	# the copy's writes done before the clock starts
 	ts=$(date -u +'%Y-%m-%d %H:%M:%S.%N+00')
 	mv "$T/stage/l$i.jpg" "$T/in/l$i.jpg"
 	echo "INSERT INTO lat VALUES ('l$i.jpg', '$ts');" >>"$T/lat.sql"
