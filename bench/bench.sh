@@ -16,7 +16,8 @@
 #               small images
 #
 # Figures, not pass/fail: the targets are printed beside them. WORKERS
-# (2), LATENCY_DROPS (200) and MEMORY=0 (skip the 5,000 images) adjust it.
+# (2), LATENCY_DROPS (200), S3=0 (skip the S3 run) and MEMORY=0 (skip the
+# 5,000 images) adjust it; VIPS_CONCURRENCY reaches libvips as usual.
 set -u
 N=${1:-40}
 LATENCY_DROPS=${LATENCY_DROPS:-200}
