@@ -33,8 +33,12 @@ unset PGHOST PGHOSTADDR PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE \
 LC_ALL=C.UTF-8
 export LC_ALL
 # In an --enable-asan build: leaks of the libraries we use are theirs.
-LSAN_OPTIONS="suppressions=$SRCDIR/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-export LSAN_OPTIONS
+# make check sets this already; a test run by hand gets it here.
+case ${LSAN_OPTIONS-} in
+*suppressions=*) ;;
+*)	LSAN_OPTIONS="suppressions=$SRCDIR/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+	export LSAN_OPTIONS ;;
+esac
 
 ## TAP
 

@@ -52,21 +52,18 @@ main(void)
 	plan((int)n);
 	for (i = 0; i < n; i++) {
 		xasprintf(&path, "%s/%s", dir, names[i]);
-		if ((f = fopen(path, "rb")) == NULL) {
+		if ((f = fopen(path, "rb")) == NULL)
 			ok(0, "%s: cannot open '%s'", FUZZ_TARGET, path);
-			free(path);
-			continue;
-		}
-		len = fread(buf, 1, sizeof buf, f);
-		fclose(f);
-		if (len == sizeof buf) {
+		else if ((len = fread(buf, 1, sizeof buf, f)) == sizeof buf)
 			ok(0, "%s: '%s' is over %zu bytes", FUZZ_TARGET, path,
 			    sizeof buf - 1);
-			free(path);
-			continue;
+		else {
+			LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+			ok(1, "%s: %s (%zu bytes) holds", FUZZ_TARGET,
+			    names[i], len);
 		}
-		LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-		ok(1, "%s: %s (%zu bytes) holds", FUZZ_TARGET, names[i], len);
+		if (f != NULL)
+			fclose(f);
 		free(path);
 		free(names[i]);
 	}
