@@ -68,6 +68,7 @@ struct config_key {
 static const char *const source_types[] = { "dir", "s3", NULL };
 static const char *const yes_no[] = { "no", "yes", NULL };
 static const char *const uri_styles[] = { "path", "virtual", NULL };
+static const char *const signatures[] = { "v4", "v2", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
 static const char *const on_delete_choices[] = { "keep", "remove", NULL };
 static const char *const log_levels[] = { "error", "warning", "info", "debug",
@@ -137,6 +138,10 @@ static const struct config_key config_keys[] = {
 	SRC("poll", KEY_DURATION, poll),
 	SRC("webhook_token", KEY_STRING, webhook_token),
 	SRC("region", KEY_STRING, region),
+	{ SECTION_SOURCE, "signature", KEY_ENUM,
+	  offsetof(struct source, signature), 0, 0, signatures, NO_LINE },
+	SRC("session_token", KEY_STRING, session_token),
+	SRC("ca_file", KEY_PATH, ca_file),
 
 	{ SECTION_RECIPE, "steps", KEY_STEPS,
 	  offsetof(struct recipe, steps_text), 0, 0, NULL,
@@ -237,6 +242,7 @@ config_new_section(struct config_parse *cp, const char *section)
 		src->type = -1;
 		src->https = -1;
 		src->uri_style = -1;
+		src->signature = -1;
 		conf->sources = xreallocarray(conf->sources,
 		    conf->nsources + 1, sizeof *conf->sources);
 		conf->sources[conf->nsources++] = src;
@@ -504,13 +510,25 @@ config_s3_source(struct config_parse *cp, struct source *src)
 		    src->bucket);
 	if (src->prefix == NULL)
 		src->prefix = xstrdup("");
-#ifndef HAVE_STRUCT_S3BUCKETCONTEXT_AUTHREGION
-	if (src->region != NULL)
-		config_error(cp, src->line, "source '%s': 'region' needs a "
-		    "libs3 that signs AWS Signature V4, and this build's signs "
-		    "V2 only (MinIO, Ceph and most S3-compatible servers take "
-		    "V2: remove 'region')", src->name);
-#endif
+	if (src->signature == -1)
+		src->signature = S3_SIGNATURE_V4;
+	if (src->region == NULL)
+		src->region = xstrdup("us-east-1");
+	else if (*src->region == '\0' || strpbrk(src->region, "/ \t") != NULL)
+		config_error(cp, src->line, "source '%s': 'region' '%s' is not "
+		    "a region name (such as us-east-1, eu-west-3 or auto)",
+		    src->name, src->region);
+	if (src->signature == S3_SIGNATURE_V2 && src->session_token != NULL)
+		config_error(cp, src->line, "source '%s': 'session_token' "
+		    "needs signature = v4 (V2 listings go through libs3, which "
+		    "cannot send one)", src->name);
+	if (src->signature == S3_SIGNATURE_V2 && src->ca_file != NULL)
+		config_error(cp, src->line, "source '%s': 'ca_file' needs "
+		    "signature = v4 (V2 listings go through libs3, which reads "
+		    "only the system's CA bundle)", src->name);
+	if (src->ca_file != NULL && access(src->ca_file, R_OK) != 0)
+		config_error(cp, src->line, "source '%s': cannot read ca_file "
+		    "'%s': %s", src->name, src->ca_file, strerror(errno));
 	if (src->https == -1)
 		src->https = 1;
 	if (src->uri_style == -1)
@@ -532,6 +550,9 @@ config_s3_source(struct config_parse *cp, struct source *src)
 	}
 	src->access_key_value = config_secret(cp, src, "access_key", ak);
 	src->secret_key_value = config_secret(cp, src, "secret_key", sk);
+	if (src->session_token != NULL)
+		src->session_token_value = config_secret(cp, src,
+		    "session_token", src->session_token);
 	if (src->webhook_token != NULL) {
 		src->webhook_token_value = config_secret(cp, src,
 		    "webhook_token", src->webhook_token);
@@ -897,6 +918,9 @@ config_free(struct config *conf)
 		free(src->webhook_token);
 		free(src->webhook_token_value);
 		free(src->region);
+		free(src->session_token);
+		free(src->session_token_value);
+		free(src->ca_file);
 		free(src->recipes);
 		free(src);
 	}
@@ -977,10 +1001,14 @@ config_print_s3(const struct source *src, FILE *f)
 	if (src->webhook_token != NULL)
 		fprintf(f, "webhook_token = %s\n",
 		    secret_shown(src->webhook_token));
-	if (src->region != NULL)
+	fprintf(f, "signature = %s\n", signatures[src->signature]);
+	if (src->signature == S3_SIGNATURE_V4)
 		fprintf(f, "region = %s\n", src->region);
-	fprintf(f, "; signature = %s\n", src->region != NULL ?
-	    "AWS Signature V4" : "AWS Signature V2");
+	if (src->session_token != NULL)
+		fprintf(f, "session_token = %s\n",
+		    secret_shown(src->session_token));
+	fprintf(f, "ca_file = %s\n", src->ca_file != NULL ? src->ca_file :
+	    "(the system's CA bundle)");
 }
 
 /*

@@ -50,9 +50,12 @@ static const struct command commands[] = {
 	  "foreground, until SIGTERM or SIGINT. Without a database in the\n"
 	  "config, an embedded PostgreSQL cluster is started under state_dir\n"
 	  "and stopped on exit.", cmd_run },
-	{ "check", "check [-c FILE]",
+	{ "check", "check [-c FILE] [--connect]",
 	  "Read and check the config; print what it resolves to and exit 0,\n"
-	  "or print every error as file:line: message and exit 1.",
+	  "or print every error as file:line: message and exit 1. With\n"
+	  "--connect, also send one signed listing to each bucket source and\n"
+	  "output bucket, and say what the server answered, in words (a\n"
+	  "refused signature, a wrong region, a skewed clock...).",
 	  cmd_check },
 	{ "process", "process [-c FILE] RECIPE INPUT OUTPUT",
 	  "Run one recipe on one local file and write the result to OUTPUT\n"
@@ -318,13 +321,81 @@ cmd_run(int argc, char **argv)
 	return (0);
 }
 
+static int	 check_connect;
+
+static int
+check_option(int ch, const char *arg)
+{
+	(void)arg;
+	if (ch != 256)
+		return (-1);
+	check_connect = 1;
+	return (0);
+}
+
+/*
+ * One signed listing of each bucket source, and of each output bucket
+ * with the keys it is written with; a line each. Returns how many failed.
+ */
+static int
+check_buckets(const struct config *conf)
+{
+	const struct recipe	*r;
+	struct source		 out;
+	struct strv		 seen = { NULL, 0 };
+	char			*report, *name;
+	size_t			 i, j;
+	int			 failed = 0, rc;
+
+	for (i = 0; i < conf->nsources; i++) {
+		if (conf->sources[i]->type != SOURCE_S3)
+			continue;
+		rc = s3_check_connect(conf->sources[i], &report);
+		printf("; connect: %s\n", report);
+		failed += rc != 0;
+		free(report);
+	}
+	for (i = 0; i < conf->nrecipes; i++) {
+		r = conf->recipes[i];
+		if (r->output_kind != OUTPUT_S3 || r->output_via == NULL)
+			continue;
+		for (j = 0; j < seen.n; j++)
+			if (strcmp(seen.v[j], r->output_bucket) == 0)
+				break;
+		if (j < seen.n || (strcmp(r->output_bucket,
+		    r->output_via->bucket) == 0))
+			continue;	/* listed already */
+		strv_push(&seen, r->output_bucket);
+		out = *r->output_via;
+		/* reads "source 'S' for recipe 'R': listed bucket..." */
+		xasprintf(&name, "%s' for recipe '%s",
+		    r->output_via->name, r->name);
+		out.name = name;
+		out.bucket = r->output_bucket;
+		out.prefix = "";
+		rc = s3_check_connect(&out, &report);
+		printf("; connect: %s\n", report);
+		failed += rc != 0;
+		free(report);
+		free(name);
+	}
+	strv_clear(&seen);
+	return (failed);
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "connect", no_argument, NULL, 256 },
+		{ NULL, 0, NULL, 0 }
+	};
 	struct config	*conf;
+	char		*cause;
+	int		 rc = 0;
 
-	if (command_options(command_find("check"), argc, argv, NULL,
-	    NULL) != argc) {
+	if (command_options(command_find("check"), argc, argv, longopts,
+	    check_option) != argc) {
 		command_help(command_find("check"), stderr);
 		return (2);
 	}
@@ -332,8 +403,14 @@ cmd_check(int argc, char **argv)
 		fatalx("cannot start libvips");
 	conf = load_config();
 	config_print(conf, stdout);
+	if (check_connect) {
+		if (s3_init(&cause) != 0)
+			fatalx("%s", cause);
+		rc = check_buckets(conf) != 0;
+		s3_cleanup();
+	}
 	config_free(conf);
-	return (0);
+	return (rc);
 }
 
 /* Write all of buf to fd. */

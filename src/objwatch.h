@@ -52,6 +52,18 @@ void	 strv_clear(struct strv *);
 int	 strv_split_words(struct strv *, const char *);
 char	*strv_join(const struct strv *, const char *);
 
+/* A growable NUL-terminated string. */
+struct buf {
+	char	*s;
+	size_t	 len;
+	size_t	 size;
+};
+void	 buf_init(struct buf *);
+void	 buf_add(struct buf *, const void *, size_t);
+void	 buf_printf(struct buf *, const char *, ...) PRINTFLIKE(2, 3);
+char	*buf_take(struct buf *);
+void	 buf_clear(struct buf *);
+
 /* log.c: OpenBSD-style logging to stderr, one line per call. */
 enum log_level {
 	LOG_LEVEL_ERROR,
@@ -97,7 +109,17 @@ enum error_class {
 };
 const char *error_class_name(enum error_class);
 
-/* A job's failure: class, whether retrying may help, and the message. */
+/*
+ * How a failure goes on: it stays failed until someone requeues it, it is
+ * retried after a backoff and counts an attempt, or it waits out an outage
+ * of what it needs (a server down, refusing or slowing down) and is tried
+ * again without counting an attempt, since the job did nothing wrong.
+ */
+#define JOB_PERMANENT	0
+#define JOB_RETRY	1
+#define JOB_WAIT	2
+
+/* A job's failure: class, JOB_PERMANENT/RETRY/WAIT, and the message. */
 struct job_error {
 	enum error_class	 cls;
 	int			 transient;
@@ -272,6 +294,11 @@ enum source_type {
 	SOURCE_S3
 };
 
+enum s3_signature {
+	S3_SIGNATURE_V4,	/* AWS Signature V4: every current server */
+	S3_SIGNATURE_V2		/* V2: old servers; listings through libs3 */
+};
+
 enum source_on_delete {
 	ON_DELETE_KEEP,		/* outputs of deleted objects stay */
 	ON_DELETE_REMOVE	/* and are removed with them */
@@ -304,7 +331,11 @@ struct source {
 	double		  poll;		/* seconds between listings */
 	char		 *webhook_token;	/* as written: a token or env:NAME */
 	char		 *webhook_token_value;
-	char		 *region;	/* SigV4 libs3 only */
+	char		 *region;	/* V4 credential scope; us-east-1 */
+	int		  signature;	/* enum s3_signature */
+	char		 *session_token;	/* as written, or env:NAME */
+	char		 *session_token_value;
+	char		 *ca_file;	/* NULL: the system's CA bundle */
 	double		  settle;	/* dir: seconds a file must stay still */
 	double		  reconcile;	/* dir: seconds between reconciles */
 	int		  on_delete;	/* enum source_on_delete */
@@ -379,6 +410,7 @@ struct claimed_job {
 	char		*recipe_hash;
 	int		 attempts;
 	int		 max_attempts;
+	int		 waits;		/* outages waited out so far */
 	int		 need_info;	/* the object has no info yet */
 	int64_t		 size;		/* as listed, -1 when unknown */
 	char		*info;		/* JSON recorded with the outcome */
@@ -475,7 +507,33 @@ char	*store_file_path(const struct recipe *, const struct source *,
 int	 store_file_put(const char *path, const void *, size_t,
 	     struct job_error *);
 
-/* s3.c: S3 requests; objects over libcurl, listings over libs3. */
+/* sigv4.c: AWS Signature Version 4. */
+struct sigv4_param {
+	const char	*name;
+	const char	*value;		/* NULL: none ("name=") */
+};
+struct sigv4_request {
+	const char	*method;
+	const char	*path;		/* not encoded: "/bucket/a b.jpg" */
+	const struct sigv4_param *query;
+	size_t		 nquery;
+	const struct sigv4_param *headers;	/* every header to sign */
+	size_t		 nheaders;
+	const char	*payload_hash;	/* hex SHA-256, or UNSIGNED-PAYLOAD */
+	const char	*region;
+	const char	*service;
+	const char	*access_key;
+	const char	*secret_key;
+	const char	*amz_date;	/* 20130524T000000Z */
+};
+extern const char sigv4_empty_hash[];
+void	 sha256_hex(const void *, size_t, char out[65]);
+void	 sigv4_amz_date(time_t, char out[17]);
+char	*sigv4_uri_encode(const char *, int encode_slash);
+char	*sigv4_query(const struct sigv4_param *, size_t);
+char	*sigv4_authorization(const struct sigv4_request *, char **canonical);
+
+/* s3.c: S3 requests over libcurl, signed V4 (or V2, listed by libs3). */
 struct s3_object {
 	char		*key;
 	char		*etag;		/* without quotes */
@@ -485,11 +543,11 @@ struct s3_object {
 struct s3_listing {
 	struct s3_object *v;
 	size_t		  n;
+	size_t		  size;		/* allocated */
 	int		  requests;	/* pages asked for */
 };
 int	 s3_init(char **cause);
 void	 s3_cleanup(void);
-char	*s3_key_encode(const char *key);
 int	 s3_get(const struct source *, const char *key, uint64_t limit,
 	     void **, size_t *, char **etag, char **loop_source,
 	     struct job_error *);
@@ -499,10 +557,16 @@ int	 s3_put(const struct source *via, const char *bucket, const char *key,
 int	 s3_head(const struct source *, const char *key, char **etag,
 	     int64_t *size, char **cause);
 int	 s3_list(const struct source *, struct s3_listing *, char **cause);
+int	 s3_list_page(const struct source *, const char *start_after,
+	     const char *token, int max_keys, struct s3_listing *,
+	     char **next_token, char **cause);
+int	 s3_list_parse(const char *xml, size_t len, struct s3_listing *,
+	     int *truncated, char **next_token, char **cause);
 void	 s3_listing_clear(struct s3_listing *);
 int	 s3_fetch(const struct source *, const struct claimed_job *,
 	     void **, size_t *, struct job_error *);
 int	 s3_is_output(const struct source *, const char *key);
+int	 s3_check_connect(const struct source *, char **report);
 
 /* source-s3.c: one poller thread per s3 source. */
 struct s3_pollers;

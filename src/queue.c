@@ -200,7 +200,7 @@ static const char claim_sql[] =
 	") "
 	"RETURNING j.id, j.object_id, o.source, o.key, o.version, j.recipe,"
 	"    j.recipe_hash, j.attempts, j.max_attempts, o.info IS NULL,"
-	"    coalesce(o.size, -1)";
+	"    coalesce(o.size, -1), j.waits";
 
 /*
  * A running job whose lease ran out after its last attempt: its worker died
@@ -265,6 +265,7 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	job->max_attempts = atoi(PQgetvalue(res, 0, 8));
 	job->need_info = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
 	job->size = strtoll(PQgetvalue(res, 0, 10), NULL, 10);
+	job->waits = atoi(PQgetvalue(res, 0, 11));
 	PQclear(res);
 	return (0);
 }
@@ -393,9 +394,27 @@ queue_backoff(int attempts)
 	return (d * (0.75 + 0.5 * ((double)random() / RAND_MAX)));
 }
 
+/*
+ * The delay before trying again a job that waits out an outage: 1 s
+ * doubling, capped at 30 s so that work resumes within half a minute of
+ * the server coming back, with the same jitter.
+ */
+static double
+queue_wait_backoff(int waits)
+{
+	double	 d = pow(2, waits > 5 ? 5 : waits);
+
+	if (d > 30)
+		d = 30;
+	return (d * (0.75 + 0.5 * ((double)random() / RAND_MAX)));
+}
+
+/* $10: 1 when the job waits (its attempt is given back), else 0. */
 static const char fail_sql[] =
 	"WITH j AS ("
 	"  UPDATE objwatch.jobs SET state = $6,"
+	"      attempts = attempts - $10::integer,"
+	"      waits = waits + $10::integer,"
 	"      run_after = CASE WHEN $7::float8 < 0 THEN NULL"
 	"          ELSE now() + make_interval(secs => $7::float8) END,"
 	"      finished_at = now(), locked_by = NULL,"
@@ -411,7 +430,8 @@ static const char fail_sql[] =
 /*
  * Record a job's failure. Transient errors are retried after a backoff
  * until max_attempts, then the job is dead; permanent ones stay failed
- * until someone requeues them.
+ * until someone requeues them; an outage (JOB_WAIT) is tried again after
+ * a shorter backoff and gives its attempt back, however long it lasts.
  */
 int
 queue_fail(PGconn *conn, const char *worker_name,
@@ -419,9 +439,13 @@ queue_fail(PGconn *conn, const char *worker_name,
 {
 	PGresult	*res;
 	char		 id[32], oid[32], delay[32];
-	const char	*params[9], *state;
+	const char	*params[10], *state;
 
-	if (!err->transient) {
+	if (err->transient == JOB_WAIT) {
+		state = "failed";
+		snprintf(delay, sizeof delay, "%.3f",
+		    queue_wait_backoff(job->waits));
+	} else if (!err->transient) {
 		state = "failed";
 		snprintf(delay, sizeof delay, "-1");
 	} else if (job->attempts >= job->max_attempts) {
@@ -443,7 +467,8 @@ queue_fail(PGconn *conn, const char *worker_name,
 	params[6] = delay;
 	params[7] = error_class_name(err->cls);
 	params[8] = err->msg;
-	res = db_exec_prepared(conn, "fail", fail_sql, 9, params);
+	params[9] = err->transient == JOB_WAIT ? "1" : "0";
+	res = db_exec_prepared(conn, "fail", fail_sql, 10, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);
 		PQclear(res);

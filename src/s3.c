@@ -1,24 +1,25 @@
 /*
  * Requests to S3-compatible servers.
  *
- * Listings go through libs3. Object requests (GET, HEAD, PUT) go through
- * libcurl with our own signature, because libs3 2.0 writes a space in a key
- * as '+': AWS reads that back as a space, but s3rver and MinIO decode the
- * path as RFC 3986 says and read a literal '+', so "IMG 0001.jpg" cannot be
- * fetched or written through libs3 there. Here a key is percent-encoded the
- * way the SDKs do (every byte but A-Z a-z 0-9 - . _ ~ and '/'), which every
- * server reads back the same. A listing needs no key in its path (the
- * prefix and marker go in the query, where '+' is a space for everyone), so
- * libs3 stays right for it.
+ * Every request goes through libcurl with a signature made here: AWS
+ * Signature V4 by default (sigv4.c), which AWS, Cloudflare R2, Backblaze
+ * B2, MinIO, Ceph RGW and the rest take, or with `signature = v2` the
+ * older HMAC-SHA1 scheme for servers that know nothing else. Listings are
+ * ListObjectsV2 pages (continuation tokens, keys URL-encoded by the server
+ * so that any byte survives the XML) read with libxml2; under V2 they go
+ * through libs3, the library that speaks V2 listings. Keys are written
+ * into paths percent-encoded as the SDKs do (every byte but A-Z a-z 0-9
+ * - . _ ~ and '/'), and curl is told to send the path as it is, so a key
+ * holding "..", "+", "%" or a space reaches the server unchanged.
  *
- * Signatures: AWS Signature V2 (HMAC-SHA1 over verb, type, date, x-amz-
- * headers and the resource), which MinIO, Ceph RGW and s3rver accept and
- * AWS refuses in regions and for buckets made after 2020. With `region`
- * (offered when libs3 signs V4 too), libcurl signs V4 itself
- * (CURLOPT_AWS_SIGV4).
+ * The host is part of what V4 signs, so the Host header is set here rather
+ * than left to curl: what is signed is what is sent.
  *
- * Failures map to job errors: no connection, a timeout or a 5xx is
- * transient; 403 and 404 are permanent, with what to check.
+ * Failures map to how a job goes on: no connection, a timeout, a 5xx,
+ * 429 or SlowDown are an outage, waited out without counting an attempt;
+ * a refused signature, a missing bucket, a wrong region or a wrong clock
+ * fail with the server's code and what to change; a missing object is the
+ * object's own failure.
  */
 #include "config.h"
 
@@ -30,6 +31,9 @@
 
 #include <curl/curl.h>
 #include <libs3.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -38,11 +42,25 @@
 
 /* Objects larger than this are refused before their body is read. */
 #define S3_GET_LIMIT	((uint64_t)512 << 20)
+/* Listings and error bodies larger than this are not S3's. */
+#define S3_XML_LIMIT	((uint64_t)16 << 20)
 #define S3_META_SOURCE	"x-amz-meta-objwatch-source"
 
-/* One object request's state, filled by curl's callbacks. */
+/* What to send. */
+struct s3_call {
+	const char		*method;
+	const char		*bucket;
+	const char		*key;		/* NULL: the bucket itself */
+	const struct sigv4_param *query;
+	size_t			 nquery;
+	const char		*mime;
+	const char		*meta_source;
+	const char		*put_data;
+	size_t			 put_len;
+};
+
+/* One request's answer, filled by curl's callbacks. */
 struct s3_request {
-	const char	*method;
 	uint64_t	 limit;
 	char		*body;		/* the response body */
 	size_t		 len;
@@ -51,12 +69,14 @@ struct s3_request {
 	uint64_t	 content_length;
 	char		*etag;
 	char		*meta_source;
+	char		*bucket_region;	/* x-amz-bucket-region */
 	const char	*put_data;
 	size_t		 put_len;
 	size_t		 put_off;
+	CURLcode	 curl_code;	/* when no answer came */
 };
 
-/* Start libcurl and libs3; once, before any thread. */
+/* Start libcurl, libxml2 and libs3; once, before any thread. */
 int
 s3_init(char **cause)
 {
@@ -66,6 +86,7 @@ s3_init(char **cause)
 		xasprintf(cause, "cannot start libcurl");
 		return (-1);
 	}
+	xmlInitParser();
 	if ((st = S3_initialize("objwatch", S3_INIT_ALL, NULL)) != S3StatusOK) {
 		xasprintf(cause, "cannot start libs3: %s",
 		    S3_get_status_name(st));
@@ -74,38 +95,13 @@ s3_init(char **cause)
 	return (0);
 }
 
-/* Stop libs3 and libcurl, after every thread is done. */
+/* Stop libs3, libxml2 and libcurl, after every thread is done. */
 void
 s3_cleanup(void)
 {
 	S3_deinitialize();
+	xmlCleanupParser();
 	curl_global_cleanup();
-}
-
-/*
- * Percent-encode a key for a URL path as the SDKs do: unreserved
- * characters and '/' as they are, every other byte as %XX.
- */
-char *
-s3_key_encode(const char *key)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	const unsigned char	*p;
-	char			*out, *o;
-
-	o = out = xmalloc(strlen(key) * 3 + 1);
-	for (p = (const unsigned char *)key; *p != '\0'; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' ||
-		    *p == '~' || *p == '/')
-			*o++ = *p;
-		else {
-			*o++ = '%';
-			*o++ = hex[*p >> 4];
-			*o++ = hex[*p & 15];
-		}
-	}
-	*o = '\0';
-	return (out);
 }
 
 /* The value of an XML element in an error body, or NULL. */
@@ -179,25 +175,35 @@ s3_header_value(const char *v, size_t n)
 	return (xstrndup(v, n));
 }
 
+static int
+s3_header_is(const char *buf, size_t nl, const char *name)
+{
+	return (nl == strlen(name) && strncasecmp(buf, name, nl) == 0);
+}
+
 static size_t
 s3_header_cb(char *buf, size_t size, size_t nitems, void *arg)
 {
 	struct s3_request	*rq = arg;
 	size_t			 n = size * nitems, nl;
 	const char		*colon;
+	char			**to = NULL;
 
 	if ((colon = memchr(buf, ':', n)) == NULL)
 		return (n);
 	nl = colon - buf;
-	if (nl == 4 && strncasecmp(buf, "etag", 4) == 0) {
-		free(rq->etag);
-		rq->etag = s3_header_value(colon + 1, n - nl - 1);
-	} else if (nl == strlen(S3_META_SOURCE) &&
-	    strncasecmp(buf, S3_META_SOURCE, nl) == 0) {
-		free(rq->meta_source);
-		rq->meta_source = s3_header_value(colon + 1, n - nl - 1);
-	} else if (nl == 14 && strncasecmp(buf, "content-length", 14) == 0)
+	if (s3_header_is(buf, nl, "etag"))
+		to = &rq->etag;
+	else if (s3_header_is(buf, nl, S3_META_SOURCE))
+		to = &rq->meta_source;
+	else if (s3_header_is(buf, nl, "x-amz-bucket-region"))
+		to = &rq->bucket_region;
+	else if (s3_header_is(buf, nl, "content-length"))
 		rq->content_length = strtoull(colon + 1, NULL, 10);
+	if (to != NULL) {
+		free(*to);
+		*to = s3_header_value(colon + 1, n - nl - 1);
+	}
 	return (n);
 }
 
@@ -230,35 +236,154 @@ s3_sign_v2(const char *secret, const char *sts)
 	return (out);
 }
 
+static struct curl_slist *
+s3_add_header(struct curl_slist *hdrs, const char *name, const char *value)
+{
+	char	*h;
+
+	xasprintf(&h, "%s: %s", name, value);
+	hdrs = curl_slist_append(hdrs, h);
+	free(h);
+	return (hdrs);
+}
+
 /*
- * Send one object request. Returns the HTTP status, or -1 with *cause
- * when no answer came (no connection, a timeout).
+ * The V2 Authorization and Date headers. The resource is /BUCKET/KEY in
+ * both URI styles; object requests carry no sub-resource.
+ */
+static struct curl_slist *
+s3_headers_v2(struct curl_slist *hdrs, const struct source *via,
+    const struct s3_call *call, const char *epath)
+{
+	struct tm	 tm;
+	time_t		 now;
+	char		 date[64], *amz, *sts, *sig, *auth;
+
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	hdrs = s3_add_header(hdrs, "Date", date);
+	/* x-amz-* headers, sorted by name */
+	xasprintf(&amz, "%s%s%s", call->meta_source != NULL ?
+	    S3_META_SOURCE ":" : "", call->meta_source != NULL ?
+	    call->meta_source : "", call->meta_source != NULL ? "\n" : "");
+	xasprintf(&sts, "%s\n\n%s\n%s\n%s%s", call->method,
+	    call->mime == NULL ? "" : call->mime, date, amz, epath);
+	sig = s3_sign_v2(via->secret_key_value, sts);
+	xasprintf(&auth, "AWS %s:%s", via->access_key_value, sig);
+	hdrs = s3_add_header(hdrs, "Authorization", auth);
+	free(auth);
+	free(sig);
+	free(sts);
+	free(amz);
+	return (hdrs);
+}
+
+/* The V4 headers: x-amz-date, the payload hash and the Authorization. */
+static struct curl_slist *
+s3_headers_v4(struct curl_slist *hdrs, const struct source *via,
+    const struct s3_call *call, const char *host, const char *path)
+{
+	struct sigv4_param	 h[6];
+	struct sigv4_request	 rq;
+	char			 amz_date[17], hash[65], *auth;
+	size_t			 i, n = 0;
+
+	sigv4_amz_date(time(NULL), amz_date);
+	if (call->put_data != NULL)
+		sha256_hex(call->put_data, call->put_len, hash);
+	else
+		memcpy(hash, sigv4_empty_hash, sizeof hash);
+	h[n++] = (struct sigv4_param){ "host", host };
+	h[n++] = (struct sigv4_param){ "x-amz-date", amz_date };
+	h[n++] = (struct sigv4_param){ "x-amz-content-sha256", hash };
+	if (via->session_token_value != NULL)
+		h[n++] = (struct sigv4_param){ "x-amz-security-token",
+		    via->session_token_value };
+	if (call->mime != NULL)
+		h[n++] = (struct sigv4_param){ "content-type", call->mime };
+	if (call->meta_source != NULL)
+		h[n++] = (struct sigv4_param){ S3_META_SOURCE,
+		    call->meta_source };
+	memset(&rq, 0, sizeof rq);
+	rq.method = call->method;
+	rq.path = path;
+	rq.query = call->query;
+	rq.nquery = call->nquery;
+	rq.headers = h;
+	rq.nheaders = n;
+	rq.payload_hash = hash;
+	rq.region = via->region;
+	rq.service = "s3";
+	rq.access_key = via->access_key_value;
+	rq.secret_key = via->secret_key_value;
+	rq.amz_date = amz_date;
+	auth = sigv4_authorization(&rq, NULL);
+	/* h[0], host, and content-type are in hdrs already */
+	for (i = 1; i < n; i++)
+		if (strcmp(h[i].name, "content-type") != 0)
+			hdrs = s3_add_header(hdrs, h[i].name, h[i].value);
+	hdrs = s3_add_header(hdrs, "Authorization", auth);
+	free(auth);
+	return (hdrs);
+}
+
+static const char *
+s3_verb(const char *method)
+{
+	if (strcmp(method, "GET") == 0)
+		return ("get");
+	if (strcmp(method, "PUT") == 0)
+		return ("put");
+	if (strcmp(method, "HEAD") == 0)
+		return ("head");
+	return (method);
+}
+
+/*
+ * Send one request. Returns the HTTP status, or -1 with *cause when no
+ * answer came (no connection, a timeout, a TLS failure; rq->curl_code
+ * says which).
  */
 static long
-s3_request(const struct source *via, const char *bucket, const char *key,
-    const char *mime, const char *meta_source, struct s3_request *rq,
-    char **cause)
+s3_perform(const struct source *via, const struct s3_call *call,
+    struct s3_request *rq, char **cause)
 {
 	CURL			*c;
 	CURLcode		 cc;
 	struct curl_slist	*hdrs = NULL;
-	struct tm		 tm;
-	time_t			 now;
-	char			 date[64], errbuf[CURL_ERROR_SIZE];
-	char			*ekey, *url, *sts, *sig, *h, *amz = NULL;
+	char			 errbuf[CURL_ERROR_SIZE];
+	char			*host, *path, *epath, *query, *url, *h, *ekey;
 	long			 code = -1;
 
-	ekey = s3_key_encode(key);
-	if (via->uri_style == 1)
-		xasprintf(&url, "%s://%s.%s/%s", via->https ? "https" : "http",
-		    bucket, via->endpoint, ekey);
-	else
-		xasprintf(&url, "%s://%s/%s/%s", via->https ? "https" : "http",
-		    via->endpoint, bucket, ekey);
-	if ((c = curl_easy_init()) == NULL)
-		fatalx("curl_easy_init");
+	/* The path as V4 signs it (raw) and as it is sent (encoded). */
+	if (via->uri_style == 1) {
+		xasprintf(&host, "%s.%s", call->bucket, via->endpoint);
+		xasprintf(&path, "/%s", call->key == NULL ? "" : call->key);
+	} else {
+		host = xstrdup(via->endpoint);
+		if (call->key == NULL)
+			xasprintf(&path, "/%s", call->bucket);
+		else
+			xasprintf(&path, "/%s/%s", call->bucket, call->key);
+	}
+	epath = sigv4_uri_encode(path, 0);
+	query = sigv4_query(call->query, call->nquery);
+	xasprintf(&url, "%s://%s%s%s%s", via->https ? "https" : "http", host,
+	    epath, *query != '\0' ? "?" : "", query);
+
+	if ((c = curl_easy_init()) == NULL) {
+		xasprintf(cause, "cannot %s '%s' in bucket '%s': cannot start "
+		    "a curl handle", s3_verb(call->method), call->key == NULL ?
+		    "" : call->key, call->bucket);
+		goto out;
+	}
 	errbuf[0] = '\0';
+	rq->put_data = call->put_data;
+	rq->put_len = call->put_len;
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	/* a key's "." and ".." are names, not directions */
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -272,72 +397,66 @@ s3_request(const struct source *via, const char *bucket, const char *key,
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, s3_xferinfo_cb);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, rq);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (via->ca_file != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, via->ca_file);
 
-	if (strcmp(rq->method, "HEAD") == 0)
+	if (strcmp(call->method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	else if (strcmp(rq->method, "PUT") == 0) {
+	else if (strcmp(call->method, "PUT") == 0) {
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, s3_read_cb);
 		curl_easy_setopt(c, CURLOPT_READDATA, rq);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-		    (curl_off_t)rq->put_len);
+		    (curl_off_t)call->put_len);
 		/* S3 servers answer at once; do not wait for 100 Continue */
 		hdrs = curl_slist_append(hdrs, "Expect:");
-	}
-	if (mime != NULL) {
-		xasprintf(&h, "Content-Type: %s", mime);
-		hdrs = curl_slist_append(hdrs, h);
+	} else if (strcmp(call->method, "GET") != 0)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call->method);
+	hdrs = s3_add_header(hdrs, "Host", host);
+	if (call->mime != NULL)
+		hdrs = s3_add_header(hdrs, "Content-Type", call->mime);
+	else if (strcmp(call->method, "PUT") == 0)
+		hdrs = curl_slist_append(hdrs, "Content-Type:");
+	if (via->signature == S3_SIGNATURE_V2) {
+		if (call->meta_source != NULL)
+			hdrs = s3_add_header(hdrs, S3_META_SOURCE,
+			    call->meta_source);
+		/* V2 signs /BUCKET/KEY whatever the URI style */
+		ekey = sigv4_uri_encode(call->key == NULL ? "" : call->key, 0);
+		xasprintf(&h, "/%s/%s", call->bucket, ekey);
+		hdrs = s3_headers_v2(hdrs, via, call, h);
 		free(h);
-	}
-	if (meta_source != NULL) {
-		xasprintf(&h, "%s: %s", S3_META_SOURCE, meta_source);
-		hdrs = curl_slist_append(hdrs, h);
-		free(h);
-		xasprintf(&amz, "%s:%s\n", S3_META_SOURCE, meta_source);
-	}
-	if (via->region != NULL) {
-		xasprintf(&h, "aws:amz:%s:s3", via->region);
-		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, h);
-		free(h);
-		xasprintf(&h, "%s:%s", via->access_key_value,
-		    via->secret_key_value);
-		curl_easy_setopt(c, CURLOPT_USERPWD, h);
-		free(h);
-	} else {
-		now = time(NULL);
-		gmtime_r(&now, &tm);
-		strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-		xasprintf(&h, "Date: %s", date);
-		hdrs = curl_slist_append(hdrs, h);
-		free(h);
-		xasprintf(&sts, "%s\n\n%s\n%s\n%s/%s/%s", rq->method,
-		    mime == NULL ? "" : mime, date, amz == NULL ? "" : amz,
-		    bucket, ekey);
-		sig = s3_sign_v2(via->secret_key_value, sts);
-		xasprintf(&h, "Authorization: AWS %s:%s", via->access_key_value,
-		    sig);
-		hdrs = curl_slist_append(hdrs, h);
-		free(h);
-		free(sig);
-		free(sts);
-	}
+		free(ekey);
+	} else
+		hdrs = s3_headers_v4(hdrs, via, call, host, path);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
 	cc = curl_easy_perform(c);
+	rq->curl_code = cc;
 	if (cc == CURLE_OK || ((cc == CURLE_WRITE_ERROR ||
 	    cc == CURLE_ABORTED_BY_CALLBACK) && rq->over_limit))
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	else if (cc == CURLE_PEER_FAILED_VERIFICATION ||
+	    cc == CURLE_SSL_CACERT_BADFILE)
+		xasprintf(cause, "cannot %s '%s' in bucket '%s': the TLS "
+		    "certificate of %s is not trusted (%s): set ca_file in "
+		    "source '%s' to the CA that signed it, or check endpoint",
+		    s3_verb(call->method), call->key == NULL ? "" : call->key,
+		    call->bucket, via->endpoint, errbuf[0] != '\0' ? errbuf :
+		    curl_easy_strerror(cc), via->name);
 	else
 		xasprintf(cause, "cannot %s '%s' in bucket '%s' on %s: %s",
-		    strcmp(rq->method, "GET") == 0 ? "get" :
-		    strcmp(rq->method, "PUT") == 0 ? "put" : "head", key,
-		    bucket, via->endpoint, errbuf[0] != '\0' ? errbuf :
+		    s3_verb(call->method), call->key == NULL ? "" : call->key,
+		    call->bucket, via->endpoint, errbuf[0] != '\0' ? errbuf :
 		    curl_easy_strerror(cc));
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
-	free(amz);
+out:
 	free(url);
-	free(ekey);
+	free(query);
+	free(epath);
+	free(path);
+	free(host);
 	return (code);
 }
 
@@ -347,44 +466,131 @@ s3_request_clear(struct s3_request *rq)
 	free(rq->body);
 	free(rq->etag);
 	free(rq->meta_source);
+	free(rq->bucket_region);
+	memset(rq, 0, sizeof *rq);
+}
+
+/* Whether a failure without an answer is an outage rather than a setting. */
+static int
+s3_unreachable_waits(CURLcode cc)
+{
+	return (cc != CURLE_PEER_FAILED_VERIFICATION &&
+	    cc != CURLE_SSL_CACERT_BADFILE && cc != CURLE_URL_MALFORMAT);
 }
 
 /*
- * Turn a failed answer into a job error that says what to check: 403 is
- * the keys or the signature, 404 a missing object or bucket, 5xx the
- * server (retried).
+ * What an error answer means, in words a user can act on, and how a job
+ * that got it goes on (JOB_PERMANENT, JOB_RETRY or JOB_WAIT in *how).
+ * what is "get 'KEY' in bucket 'B'" or "list bucket 'B'"; object says
+ * whether the request named an object (a 404 is then that object's).
  */
-static void
-s3_http_error(struct job_error *err, enum error_class cls, long code,
-    const struct source *via, const char *bucket, const char *key,
-    const char *what, const struct s3_request *rq)
+static char *
+s3_explain(const struct source *via, const char *bucket, const char *what,
+    int object, long code, const struct s3_request *rq, int *how)
 {
-	char	*scode, *msg;
+	char	*scode, *msg, *region, *stime, *endpoint, *out;
+	char	*detail;
 
 	scode = s3_xml_value(rq->body, "Code");
 	msg = s3_xml_value(rq->body, "Message");
-	if (code == 403)
-		job_error_set(err, cls, 0, "cannot %s '%s' in bucket '%s': "
-		    "403 %s: check the access key and secret of source '%s', "
-		    "and that the server accepts AWS Signature %s",
-		    what, key, bucket, scode != NULL ? scode : "Forbidden",
-		    via->name, via->region != NULL ? "V4" : "V2 (AWS refuses "
-		    "it in regions and for buckets made after 2020)");
-	else if (code == 404 && scode != NULL &&
-	    strcmp(scode, "NoSuchBucket") == 0)
-		job_error_set(err, cls, 0, "cannot %s '%s': bucket '%s' does "
-		    "not exist on %s", what, key, bucket, via->endpoint);
-	else if (code == 404)
-		job_error_set(err, cls, 0, "cannot %s '%s' in bucket '%s': "
-		    "404: it was deleted before it was processed", what, key,
-		    bucket);
-	else
-		job_error_set(err, cls, code >= 500 || code == 408 ||
-		    code == 429, "cannot %s '%s' in bucket '%s': HTTP %ld%s%s%s"
-		    "%s", what, key, bucket, code, scode != NULL ? " " : "",
-		    scode != NULL ? scode : "", msg != NULL ? ": " : "",
-		    msg != NULL ? msg : "");
+	region = s3_xml_value(rq->body, "Region");
+	if (region == NULL && rq->bucket_region != NULL)
+		region = xstrdup(rq->bucket_region);
+	stime = s3_xml_value(rq->body, "ServerTime");
+	endpoint = s3_xml_value(rq->body, "Endpoint");
+	xasprintf(&detail, "%ld%s%s%s%s", code, scode != NULL ? " " : "",
+	    scode != NULL ? scode : "", msg != NULL ? ": " : "",
+	    msg != NULL ? msg : "");
+	*how = JOB_PERMANENT;
+
+	if (scode != NULL && strcmp(scode, "SignatureDoesNotMatch") == 0)
+		xasprintf(&out, "cannot %s: %s: the server computed another "
+		    "signature: check secret_key of source '%s'%s", what,
+		    detail, via->name, via->signature == S3_SIGNATURE_V2 ?
+		    " (signature = v2: most servers want v4)" : " (and, for an "
+		    "old server that speaks only V2, signature = v2)");
+	else if (scode != NULL && strcmp(scode, "InvalidAccessKeyId") == 0)
+		xasprintf(&out, "cannot %s: %s: the server knows no such "
+		    "access key: check access_key of source '%s'", what,
+		    detail, via->name);
+	else if (scode != NULL &&
+	    strcmp(scode, "AuthorizationHeaderMalformed") == 0)
+		xasprintf(&out, "cannot %s: %s: the region is wrong: %s%s%s in "
+		    "source '%s' (it is '%s')", what, detail, region != NULL ?
+		    "set region = " : "set region to the bucket's region",
+		    region != NULL ? region : "", "", via->name, via->region);
+	else if (scode != NULL && strcmp(scode, "RequestTimeTooSkewed") == 0)
+		xasprintf(&out, "cannot %s: %s: this machine's clock is more "
+		    "than 15 minutes away from the server's%s%s%s: set the "
+		    "clock (timedatectl set-ntp true, or chrony)", what,
+		    detail, stime != NULL ? " (server time " : "",
+		    stime != NULL ? stime : "", stime != NULL ? ")" : "");
+	else if (scode != NULL && (strcmp(scode, "ExpiredToken") == 0 ||
+	    strcmp(scode, "TokenRefreshRequired") == 0))
+		xasprintf(&out, "cannot %s: %s: the session token of source "
+		    "'%s' has expired: get new credentials, set access_key, "
+		    "secret_key and session_token, and reload (SIGHUP)", what,
+		    detail, via->name);
+	else if (scode != NULL && strcmp(scode, "InvalidToken") == 0)
+		xasprintf(&out, "cannot %s: %s: the server does not take the "
+		    "session_token of source '%s'", what, detail, via->name);
+	else if (scode != NULL && strcmp(scode, "AccessDenied") == 0)
+		xasprintf(&out, "cannot %s: %s: the keys of source '%s' are "
+		    "not allowed to: check the user's or bucket's policy",
+		    what, detail, via->name);
+	else if (scode != NULL && strcmp(scode, "NoSuchBucket") == 0)
+		xasprintf(&out, "cannot %s: bucket '%s' does not exist on %s",
+		    what, bucket, via->endpoint);
+	else if (code == 301 || (scode != NULL &&
+	    strcmp(scode, "PermanentRedirect") == 0))
+		xasprintf(&out, "cannot %s: %s: bucket '%s' is served by "
+		    "another endpoint%s%s%s: set endpoint (and region) of "
+		    "source '%s' to match", what, detail, bucket,
+		    endpoint != NULL ? " (" : "", endpoint != NULL ?
+		    endpoint : "", endpoint != NULL ? ")" : "", via->name);
+	else if (code == 404 && object &&
+	    (scode == NULL || strcmp(scode, "NoSuchKey") == 0))
+		xasprintf(&out, "cannot %s: 404: it was deleted before it was "
+		    "processed", what);
+	else if (code == 403 && scode == NULL)
+		xasprintf(&out, "cannot %s: 403 Forbidden (the answer gave no "
+		    "reason; `objwatch check --connect` shows the server's): "
+		    "check the keys of source '%s'", what, via->name);
+	else {
+		if (code >= 500 || code == 429 || code == 408 ||
+		    (scode != NULL && strcmp(scode, "SlowDown") == 0))
+			*how = JOB_WAIT;
+		xasprintf(&out, "cannot %s: %s%s", what, detail,
+		    *how == JOB_WAIT ? " (the server is down or busy; waiting "
+		    "for it)" : "");
+	}
+	free(detail);
 	free(scode);
+	free(msg);
+	free(region);
+	free(stime);
+	free(endpoint);
+	return (out);
+}
+
+/* Set a job error from a failed request; cause is the no-answer cause. */
+static void
+s3_job_error(struct job_error *err, enum error_class cls,
+    const struct source *via, const char *bucket, const char *what,
+    long code, const struct s3_request *rq, char *cause)
+{
+	char	*msg;
+	int	 how;
+
+	if (code == -1) {
+		job_error_set(err, s3_unreachable_waits(rq->curl_code) ? cls :
+		    ERROR_CONFIG, s3_unreachable_waits(rq->curl_code) ?
+		    JOB_WAIT : JOB_PERMANENT, "%s", cause);
+		free(cause);
+		return;
+	}
+	msg = s3_explain(via, bucket, what, 1, code, rq, &how);
+	job_error_set(err, cls, how, "%s", msg);
 	free(msg);
 }
 
@@ -398,30 +604,27 @@ s3_get(const struct source *src, const char *key, uint64_t limit,
     void **data, size_t *len, char **etag, char **loop_source,
     struct job_error *err)
 {
+	struct s3_call		 call = { .method = "GET", .key = key };
 	struct s3_request	 rq;
-	char			*cause;
+	char			*cause = NULL, *what;
 	long			 code;
 
+	call.bucket = src->bucket;
 	memset(&rq, 0, sizeof rq);
-	rq.method = "GET";
 	rq.limit = limit == 0 ? S3_GET_LIMIT : limit;
-	code = s3_request(src, src->bucket, key, NULL, NULL, &rq, &cause);
-	if (code == -1) {
-		job_error_set(err, ERROR_IO, 1, "%s", cause);
-		free(cause);
-		s3_request_clear(&rq);
-		return (-1);
-	}
-	if (rq.over_limit) {
-		job_error_set(err, ERROR_LIMIT, 0, "'%s' in bucket '%s' is "
-		    "%" PRIu64 " bytes, over the limit of %" PRIu64, key,
-		    src->bucket, rq.content_length, rq.limit);
+	code = s3_perform(src, &call, &rq, &cause);
+	if (code != -1 && rq.over_limit) {
+		job_error_set(err, ERROR_LIMIT, JOB_PERMANENT, "'%s' in bucket "
+		    "'%s' is %" PRIu64 " bytes, over the limit of %" PRIu64,
+		    key, src->bucket, rq.content_length, rq.limit);
 		s3_request_clear(&rq);
 		return (-1);
 	}
 	if (code != 200) {
-		s3_http_error(err, ERROR_IO, code, src, src->bucket, key, "get",
-		    &rq);
+		xasprintf(&what, "get '%s' in bucket '%s'", key, src->bucket);
+		s3_job_error(err, ERROR_IO, src, src->bucket, what, code, &rq,
+		    cause);
+		free(what);
 		s3_request_clear(&rq);
 		return (-1);
 	}
@@ -431,6 +634,7 @@ s3_get(const struct source *src, const char *key, uint64_t limit,
 	*len = rq.len;
 	*etag = rq.etag != NULL ? rq.etag : xstrdup("");
 	*loop_source = rq.meta_source;
+	free(rq.bucket_region);
 	return (0);
 }
 
@@ -440,21 +644,26 @@ s3_put(const struct source *via, const char *bucket, const char *key,
     const void *data, size_t len, const char *mime, const char *from_source,
     struct job_error *err)
 {
+	struct s3_call		 call = { .method = "PUT" };
 	struct s3_request	 rq;
-	char			*cause;
+	char			*cause = NULL, *what;
 	long			 code;
 
+	call.bucket = bucket;
+	call.key = key;
+	call.mime = mime;
+	call.meta_source = from_source;
+	call.put_data = data;
+	call.put_len = len;
 	memset(&rq, 0, sizeof rq);
-	rq.method = "PUT";
-	rq.put_data = data;
-	rq.put_len = len;
-	code = s3_request(via, bucket, key, mime, from_source, &rq, &cause);
-	if (code == -1) {
-		job_error_set(err, ERROR_STORAGE, 1, "%s", cause);
-		free(cause);
-	} else if (code != 200)
-		s3_http_error(err, ERROR_STORAGE, code, via, bucket, key, "put",
-		    &rq);
+	rq.limit = S3_XML_LIMIT;
+	code = s3_perform(via, &call, &rq, &cause);
+	if (code != 200) {
+		xasprintf(&what, "put '%s' in bucket '%s'", key, bucket);
+		s3_job_error(err, ERROR_STORAGE, via, bucket, what, code, &rq,
+		    cause);
+		free(what);
+	}
 	s3_request_clear(&rq);
 	return (code == 200 ? 0 : -1);
 }
@@ -467,23 +676,30 @@ int
 s3_head(const struct source *src, const char *key, char **etag,
     int64_t *size, char **cause)
 {
+	struct s3_call		 call = { .method = "HEAD", .key = key };
 	struct s3_request	 rq;
+	char			*what;
 	long			 code;
+	int			 how, rc = -1;
 
+	call.bucket = src->bucket;
 	memset(&rq, 0, sizeof rq);
-	rq.method = "HEAD";
-	code = s3_request(src, src->bucket, key, NULL, NULL, &rq, cause);
+	code = s3_perform(src, &call, &rq, cause);
 	if (code == 200 && rq.etag != NULL) {
 		*etag = rq.etag;
 		*size = (int64_t)rq.content_length;
 		rq.etag = NULL;
-	} else if (code != -1 && code != 404)
-		xasprintf(cause, "HEAD '%s' in bucket '%s': HTTP %ld", key,
-		    src->bucket, code);
+		rc = 0;
+	} else if (code == 404)
+		rc = 1;
+	else if (code != -1) {
+		xasprintf(&what, "head '%s' in bucket '%s'", key, src->bucket);
+		*cause = s3_explain(src, src->bucket, what, 1, code, &rq,
+		    &how);
+		free(what);
+	}
 	s3_request_clear(&rq);
-	if (code == 404)
-		return (1);
-	return (code == 200 && *etag != NULL ? 0 : -1);
+	return (rc);
 }
 
 /* Whether a key lies under an output prefix of the source's bucket. */
@@ -537,10 +753,253 @@ fail:
 	return (-1);
 }
 
-/* What a listing's callbacks fill. */
+static void
+s3_listing_push(struct s3_listing *l, const char *key, const char *etag,
+    uint64_t size, int64_t mtime)
+{
+	struct s3_object	*o;
+	size_t			 n;
+
+	if (l->n == l->size) {
+		l->size = l->size == 0 ? 1024 : l->size * 2;
+		l->v = xreallocarray(l->v, l->size, sizeof *l->v);
+	}
+	o = &l->v[l->n++];
+	o->key = xstrdup(key);
+	n = strlen(etag);
+	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"')
+		o->etag = xstrndup(etag + 1, n - 2);
+	else if (n >= 12 && strncmp(etag, "&quot;", 6) == 0)
+		o->etag = xstrndup(etag + 6, n - 12);
+	else
+		o->etag = xstrdup(etag);
+	o->size = size;
+	o->mtime = mtime;
+}
+
+/* Decode a key the server URL-encoded (encoding-type=url), or NULL. */
+static char *
+s3_url_decode(const char *s)
+{
+	char	*out, *o;
+	int	 hi, lo;
+
+	o = out = xmalloc(strlen(s) + 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '+')
+			*o++ = ' ';	/* AWS writes a space as '+' */
+		else if (*s != '%')
+			*o++ = *s;
+		else {
+			if (!isxdigit((unsigned char)s[1]) ||
+			    !isxdigit((unsigned char)s[2]))
+				goto bad;
+			hi = isdigit((unsigned char)s[1]) ? s[1] - '0' :
+			    tolower((unsigned char)s[1]) - 'a' + 10;
+			lo = isdigit((unsigned char)s[2]) ? s[2] - '0' :
+			    tolower((unsigned char)s[2]) - 'a' + 10;
+			if (hi == 0 && lo == 0)
+				goto bad;	/* no NUL in a key */
+			*o++ = (char)(hi << 4 | lo);
+			s += 2;
+		}
+	}
+	*o = '\0';
+	return (out);
+bad:
+	free(out);
+	return (NULL);
+}
+
+/* Seconds since the epoch of an ISO 8601 time, e.g. 2009-10-12T17:50:30.000Z. */
+static int64_t
+s3_parse_time(const char *s)
+{
+	struct tm	 tm;
+
+	memset(&tm, 0, sizeof tm);
+	if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+		return (0);
+	return ((int64_t)timegm(&tm));
+}
+
+static const char *
+s3_node_text(xmlNode *n)
+{
+	return (n->children != NULL && n->children->type == XML_TEXT_NODE ?
+	    (const char *)n->children->content : "");
+}
+
+static int
+s3_node_is(xmlNode *n, const char *name)
+{
+	return (n->type == XML_ELEMENT_NODE &&
+	    strcmp((const char *)n->name, name) == 0);
+}
+
+/*
+ * Parse one ListObjectsV2 page (a ListBucketResult) into l, appending.
+ * *truncated and *next_token (NULL when none) say whether more follow.
+ */
+int
+s3_list_parse(const char *xml, size_t len, struct s3_listing *l,
+    int *truncated, char **next_token, char **cause)
+{
+	xmlDoc		*doc;
+	xmlNode		*root, *n, *f;
+	const xmlError	*e;
+	const char	*key, *etag, *mtime, *size;
+	char		*decoded = NULL, *token = NULL, *end;
+	int		 url = 0, trunc = 0, rc = -1;
+	unsigned long long sz;
+
+	if (len > INT32_MAX) {
+		xasprintf(cause, "the listing is %zu bytes, not an S3 page",
+		    len);
+		return (-1);
+	}
+	doc = xmlReadMemory(xml, (int)len, "listing.xml", NULL,
+	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+	    XML_PARSE_NOBLANKS);
+	if (doc == NULL) {
+		e = xmlGetLastError();
+		xasprintf(cause, "the listing is not well-formed XML: %.*s "
+		    "(line %d of %zu bytes)", e != NULL && e->message != NULL ?
+		    (int)strcspn(e->message, "\n") : 7, e != NULL &&
+		    e->message != NULL ? e->message : "no root", e != NULL ?
+		    e->line : 0, len);
+		return (-1);
+	}
+	root = xmlDocGetRootElement(doc);
+	if (root == NULL || !s3_node_is(root, "ListBucketResult")) {
+		xasprintf(cause, "the listing is XML but not a "
+		    "ListBucketResult (root element '%s')", root == NULL ?
+		    "none" : (const char *)root->name);
+		goto out;
+	}
+	/* EncodingType may come after the keys: find it first */
+	for (n = root->children; n != NULL; n = n->next) {
+		if (s3_node_is(n, "EncodingType"))
+			url = strcasecmp(s3_node_text(n), "url") == 0;
+		else if (s3_node_is(n, "IsTruncated"))
+			trunc = strcmp(s3_node_text(n), "true") == 0;
+		else if (s3_node_is(n, "NextContinuationToken")) {
+			free(token);
+			token = xstrdup(s3_node_text(n));
+		}
+	}
+	for (n = root->children; n != NULL; n = n->next) {
+		if (!s3_node_is(n, "Contents"))
+			continue;
+		key = etag = mtime = size = NULL;
+		for (f = n->children; f != NULL; f = f->next) {
+			if (s3_node_is(f, "Key"))
+				key = s3_node_text(f);
+			else if (s3_node_is(f, "ETag"))
+				etag = s3_node_text(f);
+			else if (s3_node_is(f, "LastModified"))
+				mtime = s3_node_text(f);
+			else if (s3_node_is(f, "Size"))
+				size = s3_node_text(f);
+		}
+		if (key == NULL || *key == '\0' || size == NULL) {
+			xasprintf(cause, "the listing has an entry without "
+			    "%s", key == NULL || *key == '\0' ? "a Key" :
+			    "a Size");
+			goto out;
+		}
+		if (url && (decoded = s3_url_decode(key)) == NULL) {
+			xasprintf(cause, "the listing has a key that is not "
+			    "URL-encoded as asked: '%s'", key);
+			goto out;
+		}
+		sz = strtoull(size, &end, 10);
+		if (*end != '\0') {
+			xasprintf(cause, "the listing gives key '%s' a size "
+			    "of '%s'", url ? decoded : key, size);
+			goto out;
+		}
+		s3_listing_push(l, url ? decoded : key, etag == NULL ? "" :
+		    etag, sz, s3_parse_time(mtime));
+		FREE_NULL(decoded);
+	}
+	if (trunc && (token == NULL || *token == '\0')) {
+		xasprintf(cause, "the listing says more keys follow but gives "
+		    "no NextContinuationToken");
+		goto out;
+	}
+	*truncated = trunc;
+	*next_token = trunc ? token : NULL;
+	if (trunc)
+		token = NULL;
+	rc = 0;
+out:
+	free(decoded);
+	free(token);
+	xmlFreeDoc(doc);
+	return (rc);
+}
+
+/*
+ * Ask for one ListObjectsV2 page of the source's prefix, appending its
+ * objects to l; start_after or token (the previous page's) may be NULL.
+ * *next_token is the next page's token, NULL after the last page.
+ */
+int
+s3_list_page(const struct source *src, const char *start_after,
+    const char *token, int max_keys, struct s3_listing *l,
+    char **next_token, char **cause)
+{
+	struct sigv4_param	 q[6];
+	struct s3_call		 call = { .method = "GET" };
+	struct s3_request	 rq;
+	char			 mk[16], *what, *why;
+	long			 code;
+	int			 truncated = 0, how, rc = -1;
+	size_t			 n = 0;
+
+	snprintf(mk, sizeof mk, "%d", max_keys);
+	q[n++] = (struct sigv4_param){ "list-type", "2" };
+	q[n++] = (struct sigv4_param){ "encoding-type", "url" };
+	q[n++] = (struct sigv4_param){ "max-keys", mk };
+	if (*src->prefix != '\0')
+		q[n++] = (struct sigv4_param){ "prefix", src->prefix };
+	if (token != NULL)
+		q[n++] = (struct sigv4_param){ "continuation-token", token };
+	else if (start_after != NULL)
+		q[n++] = (struct sigv4_param){ "start-after", start_after };
+	call.bucket = src->bucket;
+	call.query = q;
+	call.nquery = n;
+	memset(&rq, 0, sizeof rq);
+	rq.limit = S3_XML_LIMIT;
+	l->requests++;
+	code = s3_perform(src, &call, &rq, cause);
+	if (code == -1)
+		goto out;
+	xasprintf(&what, "list bucket '%s' on %s", src->bucket,
+	    src->endpoint);
+	if (rq.over_limit)
+		xasprintf(cause, "cannot %s: the answer is over %" PRIu64
+		    " bytes, not an S3 listing page", what, rq.limit);
+	else if (code != 200)
+		*cause = s3_explain(src, src->bucket, what, 0, code, &rq,
+		    &how);
+	else if (s3_list_parse(rq.body == NULL ? "" : rq.body, rq.len, l,
+	    &truncated, next_token, &why) != 0) {
+		xasprintf(cause, "cannot %s: %s", what, why);
+		free(why);
+	} else
+		rc = 0;
+	free(what);
+out:
+	s3_request_clear(&rq);
+	return (rc);
+}
+
+/* What a libs3 listing's callbacks fill (signature = v2). */
 struct s3_list_state {
 	struct s3_listing	*out;
-	size_t			 size;
 	int			 truncated;
 	char			*marker;
 	S3Status		 status;
@@ -571,28 +1030,12 @@ s3_list_cb(int truncated, const char *next_marker, int count,
     void *arg)
 {
 	struct s3_list_state	*ls = arg;
-	struct s3_listing	*l = ls->out;
-	struct s3_object	*o;
-	const char		*e;
-	size_t			 n;
 	int			 i;
 
-	for (i = 0; i < count; i++) {
-		if (l->n == ls->size) {
-			ls->size = ls->size == 0 ? 1024 : ls->size * 2;
-			l->v = xreallocarray(l->v, ls->size, sizeof *l->v);
-		}
-		o = &l->v[l->n++];
-		o->key = xstrdup(contents[i].key);
-		e = contents[i].eTag != NULL ? contents[i].eTag : "";
-		n = strlen(e);
-		if (n >= 2 && e[0] == '"' && e[n - 1] == '"')
-			o->etag = xstrndup(e + 1, n - 2);
-		else
-			o->etag = xstrdup(e);
-		o->size = contents[i].size;
-		o->mtime = contents[i].lastModified;
-	}
+	for (i = 0; i < count; i++)
+		s3_listing_push(ls->out, contents[i].key,
+		    contents[i].eTag != NULL ? contents[i].eTag : "",
+		    contents[i].size, contents[i].lastModified);
 	ls->truncated = truncated;
 	free(ls->marker);
 	ls->marker = NULL;
@@ -603,12 +1046,9 @@ s3_list_cb(int truncated, const char *next_marker, int count,
 	return (S3StatusOK);
 }
 
-/*
- * List every object under the source's prefix, 1000 keys a request, into
- * *l (sorted by key, as S3 returns them).
- */
-int
-s3_list(const struct source *src, struct s3_listing *l, char **cause)
+/* List through libs3, signed V2 (ListObjects version 1, markers). */
+static int
+s3_list_v2(const struct source *src, struct s3_listing *l, char **cause)
 {
 	S3BucketContext		 bc;
 	S3ListBucketHandler	 h;
@@ -623,52 +1063,61 @@ s3_list(const struct source *src, struct s3_listing *l, char **cause)
 	    S3UriStylePath;
 	bc.accessKeyId = src->access_key_value;
 	bc.secretAccessKey = src->secret_key_value;
-#ifdef HAVE_STRUCT_S3BUCKETCONTEXT_AUTHREGION
-	bc.authRegion = src->region;
-#endif
 	memset(&h, 0, sizeof h);
 	h.responseHandler.propertiesCallback = s3_list_props_cb;
 	h.responseHandler.completeCallback = s3_list_done_cb;
 	h.listBucketCallback = s3_list_cb;
 	memset(&ls, 0, sizeof ls);
-	memset(l, 0, sizeof *l);
 	ls.out = l;
 	do {
 		ls.truncated = 0;
 		ls.status = S3StatusInternalError;
 		l->requests++;
-#ifdef HAVE_STRUCT_S3BUCKETCONTEXT_AUTHREGION
-		S3_list_bucket(&bc, *src->prefix == '\0' ? NULL : src->prefix,
-		    ls.marker, NULL, 1000, NULL, 0, &h, &ls);
-#else
 		S3_list_bucket(&bc, *src->prefix == '\0' ? NULL : src->prefix,
 		    ls.marker, NULL, 1000, NULL, &h, &ls);
-#endif
 		if (ls.status != S3StatusOK) {
-			if (ls.status == S3StatusErrorAccessDenied ||
-			    ls.status == S3StatusErrorSignatureDoesNotMatch ||
-			    ls.status == S3StatusErrorInvalidAccessKeyId)
-				xasprintf(cause, "cannot list bucket '%s' on "
-				    "%s: %s%s%s: check the access key and "
-				    "secret, and that the server accepts AWS "
-				    "Signature %s", src->bucket, src->endpoint,
-				    S3_get_status_name(ls.status),
-				    ls.error != NULL ? ": " : "",
-				    ls.error != NULL ? ls.error : "",
-				    src->region != NULL ? "V4" : "V2");
-			else
-				xasprintf(cause, "cannot list bucket '%s' on "
-				    "%s: %s%s%s", src->bucket, src->endpoint,
-				    S3_get_status_name(ls.status),
-				    ls.error != NULL ? ": " : "",
-				    ls.error != NULL ? ls.error : "");
-			s3_listing_clear(l);
+			xasprintf(cause, "cannot list bucket '%s' on %s "
+			    "(signature = v2): %s%s%s%s", src->bucket,
+			    src->endpoint, S3_get_status_name(ls.status),
+			    ls.error != NULL ? ": " : "", ls.error != NULL ?
+			    ls.error : "", ls.status ==
+			    S3StatusErrorSignatureDoesNotMatch || ls.status ==
+			    S3StatusErrorInvalidAccessKeyId ? ": check "
+			    "access_key and secret_key, and whether the server "
+			    "wants signature = v4" : "");
 			rc = -1;
 			break;
 		}
 	} while (ls.truncated && ls.marker != NULL);
 	free(ls.marker);
 	free(ls.error);
+	return (rc);
+}
+
+/*
+ * List every object under the source's prefix, 1000 keys a request, into
+ * *l (in the server's order: S3 sorts by the keys' UTF-8 bytes).
+ */
+int
+s3_list(const struct source *src, struct s3_listing *l, char **cause)
+{
+	char	*token = NULL, *next;
+	int	 rc = 0;
+
+	memset(l, 0, sizeof *l);
+	if (src->signature == S3_SIGNATURE_V2)
+		rc = s3_list_v2(src, l, cause);
+	else
+		do {
+			next = NULL;
+			rc = s3_list_page(src, NULL, token, 1000, l, &next,
+			    cause);
+			free(token);
+			token = next;
+		} while (rc == 0 && token != NULL);
+	if (rc != 0)
+		s3_listing_clear(l);
+	free(token);
 	return (rc);
 }
 
@@ -685,4 +1134,38 @@ s3_listing_clear(struct s3_listing *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+}
+
+/*
+ * Try one signed listing of the source's bucket (one key), as `objwatch
+ * check --connect` does. Returns 0 with a line saying what answered, or
+ * -1 with the explained failure; either way *report is the caller's.
+ */
+int
+s3_check_connect(const struct source *src, char **report)
+{
+	struct s3_listing	 l;
+	char			*next = NULL, *cause = NULL;
+	int			 rc;
+
+	memset(&l, 0, sizeof l);
+	if (src->signature == S3_SIGNATURE_V2)
+		rc = s3_list_v2(src, &l, &cause);
+	else
+		rc = s3_list_page(src, NULL, NULL, 1, &l, &next, &cause);
+	if (rc == 0)
+		xasprintf(report, "source '%s': listed bucket '%s'%s%s on "
+		    "%s://%s (signature %s%s%s): %s", src->name, src->bucket,
+		    *src->prefix != '\0' ? " under " : "", src->prefix,
+		    src->https ? "https" : "http", src->endpoint,
+		    src->signature == S3_SIGNATURE_V2 ? "V2" : "V4",
+		    src->signature == S3_SIGNATURE_V2 ? "" : ", region ",
+		    src->signature == S3_SIGNATURE_V2 ? "" : src->region,
+		    l.n > 0 ? "ok, it holds objects" : "ok, no objects yet");
+	else
+		xasprintf(report, "source '%s': %s", src->name, cause);
+	free(cause);
+	free(next);
+	s3_listing_clear(&l);
+	return (rc);
 }

@@ -221,10 +221,13 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	goto out;
 
 failed:
-	log_warnx("job %" PRId64 " ('%s', recipe '%s') failed: %s: %s",
-	    job->id, job->key, job->recipe, error_class_name(err.cls),
-	    err.msg);
-	if (!err.transient)
+	log_warnx("job %" PRId64 " ('%s', recipe '%s') %s: %s: %s",
+	    job->id, job->key, job->recipe, err.transient == JOB_WAIT ?
+	    "waits (not counted as an attempt)" : "failed",
+	    error_class_name(err.cls), err.msg);
+	if (err.transient == JOB_WAIT)
+		outcome = "wait";
+	else if (!err.transient)
 		outcome = "failed";
 	else if (job->attempts >= job->max_attempts)
 		outcome = "dead";

@@ -169,3 +169,58 @@ strv_join(const struct strv *sv, const char *sep)
 	*p = '\0';
 	return (out);
 }
+
+/* Make b an empty string. */
+void
+buf_init(struct buf *b)
+{
+	b->size = 64;
+	b->s = xmalloc(b->size);
+	b->s[0] = '\0';
+	b->len = 0;
+}
+
+/* Append len bytes at data, keeping the string NUL-terminated. */
+void
+buf_add(struct buf *b, const void *data, size_t len)
+{
+	while (b->len + len + 1 > b->size)
+		b->s = xreallocarray(b->s, b->size *= 2, 1);
+	memcpy(b->s + b->len, data, len);
+	b->len += len;
+	b->s[b->len] = '\0';
+}
+
+/* Append a formatted string. */
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = xvasprintf(&s, fmt, ap);
+	va_end(ap);
+	buf_add(b, s, (size_t)n);
+	free(s);
+}
+
+/* Hand the string to the caller, who frees it; b is left empty. */
+char *
+buf_take(struct buf *b)
+{
+	char	*s = b->s;
+
+	b->s = NULL;
+	b->len = b->size = 0;
+	return (s);
+}
+
+/* Free the string. */
+void
+buf_clear(struct buf *b)
+{
+	FREE_NULL(b->s);
+	b->len = b->size = 0;
+}

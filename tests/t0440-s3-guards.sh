@@ -115,7 +115,7 @@ wait_for_sql "SELECT state || '|' || error_class FROM objwatch.results
 	WHERE source = 'denied'" "failed|io" 30
 ok $? "its job fails at once" || ow_log
 like "$(sql "SELECT error FROM objwatch.results WHERE source = 'denied'")" \
-    "403 .*check the access key and secret of source 'denied'" \
+    "403 InvalidAccessKeyId: .*: the server knows no such access key: check access_key of source 'denied'" \
     "fails with a 403 message that says what to check"
 # An S3 source with a dir: output.
 s3 put media 'local/in a folder.jpg' "$T/a.jpg"

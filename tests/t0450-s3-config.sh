@@ -2,7 +2,7 @@
 # `objwatch check` on s3 sources and s3: outputs: what a mistake says, and
 # what a good section resolves to (secrets shown by where they come from).
 . "$SRCDIR/tests/lib.sh"
-plan 11
+plan 17
 
 # check_err BODY WANT DESC: BODY (a config) fails check with a line like WANT.
 check_err() {
@@ -63,20 +63,46 @@ secret_key = b
 webhook_token = short
 recipes = t
 $R" "'webhook_token' is shorter than 16 characters" "a short webhook token"
-if grep -q 'define HAVE_STRUCT_S3BUCKETCONTEXT_AUTHREGION 1' "$BUILDDIR/config.h"; then
-	skip "this libs3 signs V4: region is accepted"
-else
-	check_err "[source.s]
+check_err "[source.s]
 type = s3
 endpoint = s3.example
 bucket = b
 access_key = a
 secret_key = b
-region = eu-west-1
+signature = v2
+session_token = env:OW_T0450_TOKEN
 recipes = t
-$R" "'region' needs a libs3 that signs AWS Signature V4" \
-	    "region on a libs3 that signs V2 only"
-fi
+$R" "c.conf:1: source 's': 'session_token' needs signature = v4 \\(V2 listings go through libs3, which cannot send one\\)" \
+    "a session token with signature = v2"
+check_err "[source.s]
+type = s3
+endpoint = s3.example
+bucket = b
+access_key = a
+secret_key = b
+ca_file = /nonexistent/ca.pem
+recipes = t
+$R" "c.conf:1: source 's': cannot read ca_file '/nonexistent/ca.pem': No such file or directory" \
+    "a CA file that cannot be read"
+check_err "[source.s]
+type = s3
+endpoint = s3.example
+bucket = b
+access_key = a
+secret_key = b
+signature = v3
+recipes = t
+$R" "c.conf:7: .*signature.*v3" "a signature that is neither v4 nor v2"
+check_err "[source.s]
+type = s3
+endpoint = s3.example
+bucket = b
+access_key = a
+secret_key = b
+region = eu west
+recipes = t
+$R" "c.conf:1: source 's': 'region' 'eu west' is not a region name" \
+    "a region with a space"
 check_err "[source.s]
 type = s3
 endpoint = s3.example
@@ -109,7 +135,7 @@ recipes = t
 steps = thumbnail width=64 | save format=jpeg
 output = s3:photos/thumbs/{key}" >"$T/good.conf"
 out=$(OW_T0450_SECRET=very-secret "$OBJWATCH" check -c "$T/good.conf" 2>&1)
-is "$(printf '%s\n' "$out" | sed -n '/^\[source.s\]/,/^; signature/p')" \
+is "$(printf '%s\n' "$out" | sed -n '/^\[source.s\]/,/^ca_file/p')" \
 "[source.s]
 type = s3
 endpoint = s3.example:9000
@@ -121,6 +147,21 @@ https = yes
 uri_style = path
 poll = 60s
 webhook_token = (set, not shown)
-; signature = AWS Signature V2" "a good section resolves, secrets not shown"
+signature = v4
+region = us-east-1
+ca_file = (the system's CA bundle)" "a good section resolves: V4, us-east-1, https, secrets not shown"
 is "$(printf '%s\n' "$out" | grep -c 'AKIAEXAMPLE\|very-secret\|hook-token')" 0 \
     "no secret is printed"
+
+# A session token is shown by where it comes from, never its value.
+sed 's/^webhook_token = .*/session_token = env:OW_T0450_TOKEN\
+signature = v4\
+region = eu-west-3/' "$T/good.conf" >"$T/tok.conf"
+out=$(OW_T0450_SECRET=s OW_T0450_TOKEN=FQoGZXIvYXdzEXAMPLE "$OBJWATCH" check \
+    -c "$T/tok.conf" 2>&1)
+is "$(printf '%s\n' "$out" | grep -E '^(session_token|region|signature) =')" \
+"signature = v4
+region = eu-west-3
+session_token = env:OW_T0450_TOKEN" "a session token from the environment, and the region, resolved"
+is "$(printf '%s\n' "$out" | grep -c FQoGZXIvYXdzEXAMPLE)" 0 \
+    "the session token's value is not printed"
