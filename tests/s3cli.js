@@ -3,8 +3,8 @@
 //
 // It does what the AWS SDKs do, not what libs3 does: keys percent-encoded
 // per RFC 3986 (a space is %20, '+' is %2B), requests signed with AWS
-// Signature V4 (UNSIGNED-PAYLOAD). So objects the tests put are named as a
-// phone app or a web uploader would name them.
+// Signature V4 (UNSIGNED-PAYLOAD for object bodies). So objects the tests
+// put are named as a phone app or a web uploader would name them.
 //
 //	node s3cli.js ENDPOINT put BUCKET KEY FILE [CONTENT-TYPE]
 //	node s3cli.js ENDPOINT putdir BUCKET DIR      every file, key = path in DIR
@@ -12,12 +12,27 @@
 //	node s3cli.js ENDPOINT head BUCKET KEY        prints status, type, etag, meta
 //	node s3cli.js ENDPOINT ls BUCKET [PREFIX]     prints key<TAB>size<TAB>etag
 //	node s3cli.js ENDPOINT rm BUCKET KEY
+//	node s3cli.js ENDPOINT mb BUCKET              create a bucket
+//	node s3cli.js ENDPOINT rb BUCKET              remove an empty bucket
+//	node s3cli.js ENDPOINT topic NAME PUSH_URL    SNS-style CreateTopic (Ceph
+//	                                              RGW), prints the TopicArn
+//	node s3cli.js ENDPOINT notify BUCKET TOPIC_ARN ID EVENT...
+//	                                              PutBucketNotificationConfiguration
 //
-// ENDPOINT is host:port (http). Keys S3RVER/S3RVER unless S3_ACCESS_KEY
-// and S3_SECRET_KEY are set. With S3_META_SOURCE set, put adds it as
-// x-amz-meta-objwatch-source (an object that claims to be an output).
+// ENDPOINT is host:port. Keys S3RVER/S3RVER unless S3_ACCESS_KEY and
+// S3_SECRET_KEY are set; S3_REGION is us-east-1 unless set. S3_HTTPS=1
+// speaks https, trusting only S3_CA_FILE when it is set. S3_VIRTUAL=1 names
+// the bucket in the Host header (BUCKET.S3_VHOST_DOMAIN, "localhost" unless
+// set) instead of the path, still connecting to ENDPOINT: glibc does not
+// resolve BUCKET.localhost, so the name is never looked up. With
+// S3_META_SOURCE set, put adds it as x-amz-meta-objwatch-source (an object
+// that claims to be an output).
+//
+// A request the server refuses exits 1 with "s3cli: WHAT: HTTP STATUS
+// CODE" on stderr, CODE being the <Code> of its error body.
 'use strict';
 const http = require('http');
+const https = require('https');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
@@ -25,7 +40,12 @@ const path = require('path');
 const [endpoint, cmd, ...args] = process.argv.slice(2);
 const access = process.env.S3_ACCESS_KEY || 'S3RVER';
 const secret = process.env.S3_SECRET_KEY || 'S3RVER';
-const region = 'us-east-1';
+const region = process.env.S3_REGION || 'us-east-1';
+const secure = process.env.S3_HTTPS === '1';
+const virtual = process.env.S3_VIRTUAL === '1';
+const vhostDomain = process.env.S3_VHOST_DOMAIN || 'localhost';
+const ca = process.env.S3_CA_FILE ? fs.readFileSync(process.env.S3_CA_FILE) :
+    undefined;
 
 function encode(s) {
 	return encodeURIComponent(s).replace(/[!'()*]/g,
@@ -37,17 +57,40 @@ function encodeKey(key) {
 function hmac(k, s) {
 	return crypto.createHmac('sha256', k).update(s).digest();
 }
+function sha256(b) {
+	return crypto.createHash('sha256').update(b).digest('hex');
+}
 
-function request(method, bucket, key, query, body, headers) {
-	const p = '/' + bucket + (key === null ? '/' : '/' + encodeKey(key));
-	const qs = Object.keys(query).sort()
-	    .map((k) => encode(k) + '=' + encode(query[k])).join('&');
+// request(METHOD, BUCKET, KEY, QUERY, BODY, HEADERS, OPTS): one signed
+// request. BUCKET null is the service (/), KEY null the bucket itself. A
+// QUERY value of null is a bare sub-resource (?notification). OPTS.service
+// is the signing service (s3); OPTS.signBody hashes BODY into the signature
+// instead of UNSIGNED-PAYLOAD.
+function request(method, bucket, key, query, body, headers, opts) {
+	opts = opts || {};
+	const [host, port] = endpoint.split(':');
+	let p, hostHeader = endpoint, servername = host;
+	if (bucket === null) {
+		p = '/';
+	} else if (virtual) {
+		servername = bucket + '.' + vhostDomain;
+		hostHeader = servername + (port ? ':' + port : '');
+		p = '/' + (key === null ? '' : encodeKey(key));
+	} else {
+		p = '/' + bucket + (key === null ? '/' : '/' + encodeKey(key));
+	}
+	const sorted = Object.keys(query).sort();
+	const qs = sorted.map((k) => encode(k) + '=' +
+	    encode(query[k] === null ? '' : query[k])).join('&');
+	const wire = sorted.map((k) => encode(k) +
+	    (query[k] === null ? '' : '=' + encode(query[k]))).join('&');
 	const now = new Date().toISOString().replace(/[:-]|\.\d{3}/g, '');
 	const date = now.slice(0, 8);
+	const payload = opts.signBody ? sha256(body || '') : 'UNSIGNED-PAYLOAD';
 	const h = Object.assign({
-		host: endpoint,
+		host: hostHeader,
 		'x-amz-date': now,
-		'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+		'x-amz-content-sha256': payload,
 	}, headers || {});
 	if (body !== null)
 		h['content-length'] = String(body.length);
@@ -57,21 +100,29 @@ function request(method, bucket, key, query, body, headers) {
 		lower[n.toLowerCase()] = String(h[n]).trim();
 	const canonical = [method, p, qs,
 	    names.map((n) => n + ':' + lower[n] + '\n').join(''),
-	    names.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
-	const scope = `${date}/${region}/s3/aws4_request`;
-	const sts = ['AWS4-HMAC-SHA256', now, scope,
-	    crypto.createHash('sha256').update(canonical).digest('hex')].join('\n');
+	    names.join(';'), payload].join('\n');
+	const scope = `${date}/${region}/${opts.service || 's3'}/aws4_request`;
+	const sts = ['AWS4-HMAC-SHA256', now, scope, sha256(canonical)]
+	    .join('\n');
 	let k = hmac('AWS4' + secret, date);
 	k = hmac(k, region);
-	k = hmac(k, 's3');
+	k = hmac(k, opts.service || 's3');
 	k = hmac(k, 'aws4_request');
 	const sig = crypto.createHmac('sha256', k).update(sts).digest('hex');
 	h.authorization = `AWS4-HMAC-SHA256 Credential=${access}/${scope}, ` +
 	    `SignedHeaders=${names.join(';')}, Signature=${sig}`;
-	const [host, port] = endpoint.split(':');
+	const o = { host, port, method, path: p + (wire ? '?' + wire : ''),
+	    headers: h };
+	if (secure) {
+		o.ca = ca;
+		// SNI and the certificate check use the name the Host header
+		// gives; Node sends no SNI for an IP address.
+		o.servername = /^[\d.]+$/.test(servername) ? '' : servername;
+		o.checkServerIdentity = (_, cert) =>
+		    require('tls').checkServerIdentity(servername, cert);
+	}
 	return new Promise((resolve, reject) => {
-		const req = http.request({ host, port, method,
-		    path: p + (qs ? '?' + qs : ''), headers: h }, (res) => {
+		const req = (secure ? https : http).request(o, (res) => {
 			const chunks = [];
 			res.on('data', (c) => chunks.push(c));
 			res.on('end', () => resolve({ status: res.statusCode,
@@ -86,11 +137,17 @@ function request(method, bucket, key, query, body, headers) {
 
 function check(res, what) {
 	if (res.status < 200 || res.status > 299) {
-		process.stderr.write(`s3cli: ${what}: HTTP ${res.status} ` +
-		    res.body.toString() + '\n');
+		const m = /<Code>(.*?)<\/Code>/s.exec(res.body.toString());
+		process.stderr.write(`s3cli: ${what}: HTTP ${res.status}` +
+		    (m ? ' ' + unxml(m[1]) : '') + '\n');
 		process.exit(1);
 	}
 	return res;
+}
+
+function xml(s) {
+	return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;')
+	    .replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 function walk(dir, base, out) {
@@ -162,9 +219,47 @@ async function main() {
 	} else if (cmd === 'rm') {
 		const [bucket, key] = args;
 		check(await request('DELETE', bucket, key, {}, null), `rm ${key}`);
+	} else if (cmd === 'mb') {
+		const [bucket] = args;
+		check(await request('PUT', bucket, null, {}, null), `mb ${bucket}`);
+	} else if (cmd === 'rb') {
+		const [bucket] = args;
+		check(await request('DELETE', bucket, null, {}, null),
+		    `rb ${bucket}`);
+	} else if (cmd === 'topic') {
+		// SNS's CreateTopic, as RGW serves it on the S3 endpoint: a form
+		// POST to /, signed like any other request (service sns, as the
+		// SDKs sign it; the body is hashed into the signature).
+		const [name, push] = args;
+		const form = [['Action', 'CreateTopic'], ['Name', name],
+		    ['Attributes.entry.1.key', 'push-endpoint'],
+		    ['Attributes.entry.1.value', push]]
+		    .map(([k, v]) => encode(k) + '=' + encode(v)).join('&');
+		const res = check(await request('POST', null, null, {},
+		    Buffer.from(form), { 'content-type':
+		    'application/x-www-form-urlencoded; charset=utf-8' },
+		    { service: 'sns', signBody: true }), `topic ${name}`);
+		const m = /<TopicArn>(.*?)<\/TopicArn>/s.exec(res.body.toString());
+		if (!m) {
+			process.stderr.write(`s3cli: topic ${name}: no TopicArn ` +
+			    'in the answer\n');
+			process.exit(1);
+		}
+		console.log(unxml(m[1]));
+	} else if (cmd === 'notify') {
+		const [bucket, arn, id, ...events] = args;
+		const body = '<NotificationConfiguration xmlns="' +
+		    'http://s3.amazonaws.com/doc/2006-03-01/">' +
+		    '<TopicConfiguration>' +
+		    `<Id>${xml(id)}</Id><Topic>${xml(arn)}</Topic>` +
+		    events.map((e) => `<Event>${xml(e)}</Event>`).join('') +
+		    '</TopicConfiguration></NotificationConfiguration>';
+		check(await request('PUT', bucket, null, { notification: null },
+		    Buffer.from(body), { 'content-type': 'application/xml' },
+		    { signBody: true }), `notify ${bucket}`);
 	} else {
 		process.stderr.write('usage: s3cli.js ENDPOINT put|putdir|get|' +
-		    'head|ls|rm ...\n');
+		    'head|ls|rm|mb|rb|topic|notify ...\n');
 		process.exit(2);
 	}
 }
