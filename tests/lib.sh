@@ -599,3 +599,136 @@ s3_stored() {
 s3() {
 	node "$SRCDIR/tests/s3cli.js" "${S3_ENDPOINT:?call s3_start first}" "$@"
 }
+
+## RGW (Ceph RADOS Gateway, by tests/rgw.sh)
+
+# A real S3 server: unlike s3rver it verifies Signature V4, answers with
+# AWS's error codes, serves https and sends bucket notifications. Its
+# cluster lives in $RGW_DIR, stopped by the exit trap.
+RGW_DIR=$T/rgw
+RGW_LOG=$T/rgw.log
+RGW_ENDPOINT=
+RGW_SSL_ENDPOINT=
+_lib_rgw_trap=
+
+# N free ports of 127.0.0.1, one a line, as the kernel hands them out: all
+# held open at once, so they differ. Another process may take one before
+# the caller binds it; rgw_start tries again when that happens.
+_lib_free_ports() {
+	node -e 'const net = require("net");
+		const n = Number(process.argv[1]);
+		const ss = [];
+		const next = () => {
+			if (ss.length === n) {
+				for (const s of ss) console.log(s.address().port);
+				for (const s of ss) s.close();
+				return;
+			}
+			const s = net.createServer();
+			ss.push(s);
+			s.listen(0, "127.0.0.1", next);
+		};
+		next();' "$1"
+}
+
+# rgw_start [--ssl] [BUCKET...]: start RGW on free ports with the buckets
+# made. Sets and exports RGW_ENDPOINT (127.0.0.1:PORT), RGW_ACCESS_KEY,
+# RGW_SECRET_KEY, RGW_DNS_NAME (virtual-host style is BUCKET.$RGW_DNS_NAME)
+# and RGW_CEPH_CONF (radosgw-admin -c); with --ssl also RGW_SSL_ENDPOINT
+# and RGW_CA_FILE, the CA that signed its certificate. 1 on failure, with
+# the log: a test should bail then, as without ceph installed.
+rgw_start() {
+	_lib_rgw_ssl=
+	if [ "${1:-}" = --ssl ]; then
+		_lib_rgw_ssl=1
+		shift
+	fi
+	command -v radosgw >/dev/null 2>&1 || {
+		diag "radosgw not found: install ceph-mon ceph-osd radosgw ceph-common (tools/deps.sh)"
+		return 1
+	}
+	# Before the start, so that a half-started cluster is stopped too.
+	if [ -z "$_lib_rgw_trap" ]; then
+		at_exit _lib_rgw_stop_all
+		_lib_rgw_trap=1
+	fi
+	_lib_rgw_try=1
+	while :; do
+		_lib_rgw_ports=$(_lib_free_ports 2) || return 1
+		_lib_rgw_port=$(echo "$_lib_rgw_ports" | sed -n 1p)
+		_lib_rgw_sslport=
+		[ -z "$_lib_rgw_ssl" ] ||
+			_lib_rgw_sslport=$(echo "$_lib_rgw_ports" | sed -n 2p)
+		echo "--- rgw.sh start (try $_lib_rgw_try)" >>"$RGW_LOG"
+		sh "$SRCDIR/tests/rgw.sh" start "$RGW_DIR" "$_lib_rgw_port" \
+			$_lib_rgw_sslport >"$T/rgw.env" 2>>"$RGW_LOG" </dev/null
+		_lib_rgw_st=$?
+		[ "$_lib_rgw_st" -eq 0 ] && break
+		# 2: a port was taken in the meantime; anything else is broken.
+		if [ "$_lib_rgw_st" -ne 2 ] || [ "$_lib_rgw_try" -ge 3 ]; then
+			diag "rgw.sh start failed (exit status $_lib_rgw_st)"
+			_lib_diag_file "$RGW_LOG"
+			return 1
+		fi
+		sh "$SRCDIR/tests/rgw.sh" stop "$RGW_DIR" 2>>"$RGW_LOG"
+		rm -rf "$RGW_DIR"
+		_lib_rgw_try=$((_lib_rgw_try + 1))
+	done
+	# rgw.sh prints NAME=VALUE lines whose values have no spaces or quotes.
+	eval "$(grep -E '^RGW_[A-Z_]+=[^ ]*$' "$T/rgw.env")"
+	export RGW_ENDPOINT RGW_ACCESS_KEY RGW_SECRET_KEY RGW_DNS_NAME RGW_CEPH_CONF
+	[ -z "$_lib_rgw_ssl" ] || export RGW_SSL_ENDPOINT RGW_CA_FILE
+	for _lib_b in "$@"; do
+		rgw mb "$_lib_b" || return 1
+	done
+}
+
+_lib_rgw_stop_all() {
+	[ -d "$RGW_DIR" ] || return 0
+	sh "$SRCDIR/tests/rgw.sh" stop "$RGW_DIR" 2>>"$RGW_LOG"
+}
+
+# rgw_stop_gateway: stop radosgw only, as an outage of the S3 server: its
+# ports refuse connections until rgw_start_gateway; the cluster behind it
+# keeps running, so the objects stay.
+rgw_stop_gateway() {
+	sh "$SRCDIR/tests/rgw.sh" stop-gateway "$RGW_DIR" 2>>"$RGW_LOG" || {
+		diag "rgw.sh stop-gateway failed"
+		_lib_diag_file "$RGW_LOG"
+		return 1
+	}
+}
+
+# rgw_start_gateway: start radosgw again on the same ports; returns once
+# it answers.
+rgw_start_gateway() {
+	sh "$SRCDIR/tests/rgw.sh" start-gateway "$RGW_DIR" 2>>"$RGW_LOG" </dev/null || {
+		diag "rgw.sh start-gateway failed"
+		_lib_diag_file "$RGW_LOG"
+		return 1
+	}
+}
+
+# rgw [--ssl] [--virtual] COMMAND ARGS...: tests/s3cli.js (see s3) on the
+# running RGW with its keys; --ssl over https, trusting $RGW_CA_FILE only;
+# --virtual with the bucket in the Host name (BUCKET.$RGW_DNS_NAME). Set
+# RGW_SECRET_KEY or RGW_CA_FILE in a subshell to try wrong ones.
+rgw() {
+	_lib_rgw_ep=${RGW_ENDPOINT:?call rgw_start first}
+	_lib_rgw_https=
+	_lib_rgw_virtual=
+	while :; do
+		case ${1:-} in
+		--ssl)
+			_lib_rgw_ep=${RGW_SSL_ENDPOINT:?call rgw_start --ssl first}
+			_lib_rgw_https=1 ;;
+		--virtual) _lib_rgw_virtual=1 ;;
+		*) break ;;
+		esac
+		shift
+	done
+	S3_ACCESS_KEY=$RGW_ACCESS_KEY S3_SECRET_KEY=$RGW_SECRET_KEY \
+	S3_HTTPS=$_lib_rgw_https S3_CA_FILE=${_lib_rgw_https:+${RGW_CA_FILE-}} \
+	S3_VIRTUAL=$_lib_rgw_virtual S3_VHOST_DOMAIN=$RGW_DNS_NAME \
+		node "$SRCDIR/tests/s3cli.js" "$_lib_rgw_ep" "$@"
+}

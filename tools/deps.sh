@@ -9,7 +9,8 @@ set -eu
 packages="build-essential autoconf automake libtool pkg-config
 	libvips-dev libvips-tools libinotifytools0-dev libs3-dev libinih-dev
 	libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
-	postgresql postgresql-client inotify-tools imagemagick valgrind groff-base"
+	postgresql postgresql-client inotify-tools imagemagick valgrind groff-base
+	ceph-mon ceph-osd radosgw ceph-common openssl curl"
 
 # A Node.js from elsewhere (NodeSource) ships its own npm and conflicts with
 # Debian's: ask for Debian's pair only when there is no node at all.
