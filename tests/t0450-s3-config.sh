@@ -2,7 +2,7 @@
 # `objwatch check` on s3 sources and s3: outputs: what a mistake says, and
 # what a good section resolves to (secrets shown by where they come from).
 . "$SRCDIR/tests/lib.sh"
-plan 17
+plan 16
 
 # check_err BODY WANT DESC: BODY (a config) fails check with a line like WANT.
 check_err() {
