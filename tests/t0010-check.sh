@@ -2,7 +2,7 @@
 # objwatch check: a good config prints what it resolved to and exits 0; a
 # bad one prints every error as file:line: message and exits 1.
 . "$SRCDIR/tests/lib.sh"
-plan 7
+plan 9
 
 mkdir -p "$T/conf/in"
 cd "$T/conf" || bail "no $T/conf"
@@ -51,3 +51,17 @@ bad.conf:3: unknown key 'colour' in [objwatch]
 bad.conf:11: recipe 'thumbs': step 'thumbnail': unknown parameter 'hieght' (expected width, height, fit, crop, focus, enlarge, autorotate, background, pages)
 bad.conf:7: source 'photos': path '$T/conf/missing': No such file or directory" \
     "every error, with its file and line"
+
+# The two samples the README points at pass check as shipped.
+mkdir -p "$T/samples"
+cp "$SRCDIR/samples/objwatch.conf" "$SRCDIR/samples/bucket.conf" "$T/samples/"
+mkdir -p "$T/samples/incoming"
+"$OBJWATCH" check -c "$T/samples/objwatch.conf" >"$T/check.out" 2>&1
+ok $? "samples/objwatch.conf passes check" || diag "$(cat "$T/check.out")"
+out=$(AWS_ACCESS_KEY_ID=AKIAEXAMPLE AWS_SECRET_ACCESS_KEY=example-secret \
+    "$OBJWATCH" check -c "$T/samples/bucket.conf" 2>&1 |
+    grep -E '^(signature|region|uri_style|https) =')
+is "$out" "https = yes
+uri_style = virtual
+signature = v4
+region = eu-west-3" "samples/bucket.conf passes check: V4, its region, https"
