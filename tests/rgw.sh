@@ -46,18 +46,22 @@ SECRET_KEY=objwatch-test-secret-0123456789abcdefghij
 TIMEOUT=${RGW_TIMEOUT:-60}
 
 say() { echo "rgw: $*" >&2; }
-# die [STATUS] MSG: fail; status 1 also shows the tail of each log, which
-# may say why (2, a port taken, needs no explaining).
+# die [STATUS] MSG: fail with status 1, or STATUS (2: a port taken).
 die() {
 	_st=1
 	case $1 in [0-9]) _st=$1; shift ;; esac
 	say "$*"
-	[ "$_st" -ne 1 ] || for _f in "$DIR"/log/*.log "$DIR"/log/*.out; do
+	exit "$_st"
+}
+# broke MSG: a daemon failed; the tail of each log may say why.
+broke() {
+	say "$*"
+	for _f in "$DIR"/log/*.log "$DIR"/log/*.out; do
 		[ -s "$_f" ] || continue
 		echo "--- $_f" >&2
 		tail -n 8 "$_f" >&2
 	done
-	exit "$_st"
+	exit 1
 }
 now() { date +%s%3N; }
 since() { _ms=$(($(now) - T0)); printf '%d.%03d' $((_ms / 1000)) $((_ms % 1000)); }
@@ -65,15 +69,27 @@ since() { _ms=$(($(now) - T0)); printf '%d.%03d' $((_ms / 1000)) $((_ms % 1000))
 # ceph CLI with a bounded wait (by itself it retries for ever).
 cephc() { timeout 30 ceph -c "$DIR/ceph.conf" --connect-timeout 20 "$@"; }
 
-# wait_for WHAT CMD...: run CMD every 0.1 s until it succeeds.
+# wait_for WHAT NAME CMD...: run CMD every 0.1 s until it succeeds, as
+# long as daemon NAME runs.
 wait_for() {
 	_what=$1
-	shift
+	_name=$2
+	shift 2
 	_end=$(($(now) + TIMEOUT * 1000))
 	until "$@" >/dev/null 2>&1; do
-		[ "$(now)" -lt "$_end" ] || die "timed out after $TIMEOUT s waiting for $_what"
+		alive "$_name" || exited "$_name"
+		[ "$(now)" -lt "$_end" ] || broke "timed out after $TIMEOUT s waiting for $_what"
 		sleep 0.1
 	done
+}
+
+# exited NAME: daemon NAME exited at its start; status 2 if it could not
+# listen (another process took the port since it was picked).
+exited() {
+	if grep -q 'Address already in use' "$DIR/log/$1.out" 2>/dev/null; then
+		die 2 "$1 cannot listen: a port is taken"
+	fi
+	broke "$1 exited at start"
 }
 
 alive() {
@@ -126,23 +142,11 @@ gw_answers() {
 
 start_gateway() {
 	alive rgw && die "radosgw is already running (pid $(cat "$DIR/run/rgw.pid"))"
-	# where this start's lines begin in the log
-	_n=$(cat "$DIR/log/client.rgw.log" 2>/dev/null | wc -l)
+	# A new rgw.out for each start, so that exited sees this one's errors.
+	[ ! -f "$DIR/log/rgw.out" ] || cat "$DIR/log/rgw.out" >>"$DIR/log/rgw.out.old"
+	: >"$DIR/log/rgw.out"
 	daemon rgw radosgw -n client.rgw
-	_end=$(($(now) + TIMEOUT * 1000))
-	until gw_answers >/dev/null 2>&1; do
-		if ! alive rgw; then
-			# beast logs a failed bind and radosgw exits
-			if tail -n "+$((_n + 1))" "$DIR/log/client.rgw.log" 2>/dev/null |
-				grep -q 'Address already in use'; then
-				die 2 "radosgw cannot listen: a port is taken"
-			fi
-			die "radosgw exited at start"
-		fi
-		[ "$(now)" -lt "$_end" ] ||
-			die "timed out after $TIMEOUT s waiting for radosgw"
-		sleep 0.1
-	done
+	wait_for "radosgw" rgw gw_answers
 }
 
 # tls DIR/tls: a CA of this cluster's own and a certificate it signed for
@@ -172,9 +176,13 @@ make_tls() {
 cmd_start() {
 	PORT=$1
 	SSLPORT=${2:-}
-	for _c in ceph ceph-mon ceph-osd radosgw radosgw-admin monmaptool openssl curl; do
+	for _c in ceph ceph-mon ceph-osd radosgw radosgw-admin monmaptool; do
 		command -v "$_c" >/dev/null 2>&1 ||
 			die "$_c not found: install ceph-mon ceph-osd radosgw ceph-common (tools/deps.sh)"
+	done
+	for _c in openssl curl node; do
+		command -v "$_c" >/dev/null 2>&1 ||
+			die "$_c not found: install it (tools/deps.sh)"
 	done
 	if [ -e "$DIR/ceph.conf" ]; then
 		die "$DIR holds a cluster already: stop it and remove $DIR first"
@@ -187,7 +195,7 @@ cmd_start() {
 
 	frontends="beast endpoint=127.0.0.1:$PORT"
 	if [ -n "$SSLPORT" ]; then
-		make_tls >"$DIR/log/tls.out" 2>&1 || die "cannot make the certificates"
+		make_tls >"$DIR/log/tls.out" 2>&1 || broke "cannot make the certificates"
 		frontends="$frontends ssl_endpoint=127.0.0.1:$SSLPORT"
 		frontends="$frontends ssl_certificate=$DIR/tls/server.crt"
 		frontends="$frontends ssl_private_key=$DIR/tls/server.key"
@@ -293,20 +301,20 @@ cmd_start() {
 		"$DIR/monmap" >"$DIR/log/mkfs-mon.out" 2>&1 &&
 	ceph-mon -c "$DIR/ceph.conf" -i a --mkfs --monmap "$DIR/monmap" \
 		--keyring "$DIR/keyring" >>"$DIR/log/mkfs-mon.out" 2>&1 ||
-		die "ceph-mon --mkfs failed"
+		broke "ceph-mon --mkfs failed"
 	daemon mon ceph-mon -i a
-	wait_for "the monitor" cephc mon stat
+	wait_for "the monitor" mon cephc mon stat
 	say "mon up after $(since) s"
 
 	# OSD 0: register it, put it in the CRUSH map, make its store, run it.
 	osd_id=$(cephc osd create 2>"$DIR/log/osd-create.out")
-	[ "$osd_id" = 0 ] || die "expected osd 0, got '$osd_id'"
+	[ "$osd_id" = 0 ] || broke "expected osd 0, got '$osd_id'"
 	cephc osd crush add osd.0 1 root=default >>"$DIR/log/osd-create.out" 2>&1 ||
-		die "cannot add osd.0 to the crush map"
+		broke "cannot add osd.0 to the crush map"
 	ceph-osd -c "$DIR/ceph.conf" -i 0 --mkfs >"$DIR/log/mkfs-osd.out" 2>&1 ||
-		die "ceph-osd --mkfs failed"
+		broke "ceph-osd --mkfs failed"
 	daemon osd ceph-osd -i 0
-	wait_for "osd.0 up" osd_up
+	wait_for "osd.0 up" osd osd_up
 	say "osd up after $(since) s"
 
 	# radosgw makes its pools and default zone at its first start.
@@ -316,7 +324,7 @@ cmd_start() {
 	timeout 60 radosgw-admin -c "$DIR/ceph.conf" -n client.rgw user create \
 		--uid=objwatch --display-name=objwatch \
 		--access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" \
-		>"$DIR/log/user.out" 2>&1 || die "radosgw-admin user create failed"
+		>"$DIR/log/user.out" 2>&1 || broke "radosgw-admin user create failed"
 	say "up in $(since) s (pids: mon $(cat "$DIR/run/mon.pid")," \
 		"osd $(cat "$DIR/run/osd.pid"), rgw $(cat "$DIR/run/rgw.pid"))"
 
