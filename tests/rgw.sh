@@ -18,11 +18,23 @@
 #	RGW_DNS_NAME=s3.localhost	(virtual-host style: BUCKET.s3.localhost:PORT)
 #	RGW_CEPH_CONF=DIR/ceph.conf	(for radosgw-admin -c)
 # and with SSLPORT, radosgw also serves https on it with a certificate for
-# 127.0.0.1, localhost and *.localhost from a CA made for this cluster:
+# 127.0.0.1, localhost, *.localhost, s3.localhost and *.s3.localhost from a
+# CA made for this cluster:
 #	RGW_SSL_ENDPOINT=127.0.0.1:SSLPORT
 #	RGW_CA_FILE=DIR/tls/ca.crt
 # Progress and errors go to stderr. Exit status 2 means a port was taken
 # (another one may work), 1 any other failure.
+#
+# What radosgw 16.2.15 does that a test may trip on:
+#  - Path style goes to 127.0.0.1:PORT. A Host of plain localhost (not
+#    the configured s3.localhost) is taken for a bucket named localhost.
+#  - A topic's push-endpoint keeps its path and query; its userinfo is sent
+#    as HTTP Basic auth, and CreateTopic refuses a URL with a password
+#    (400 InvalidInput) unless it comes over https.
+#  - Notifications of a topic that is not persistent are POSTed during the
+#    object's request; when the endpoint is down the request still succeeds
+#    and the event is lost (logged, with the URL's password).
+#  - A multi-object delete in a bucket with a notification aborts radosgw.
 #
 # No systemd, nothing read from or written to /etc/ceph or /var/*/ceph:
 # every command gets -c DIR/ceph.conf, which points every path into DIR.
