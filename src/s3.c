@@ -354,6 +354,7 @@ s3_perform(const struct source *via, const struct s3_call *call,
 	struct curl_slist	*hdrs = NULL;
 	char			 errbuf[CURL_ERROR_SIZE];
 	char			*host, *path, *epath, *query, *url, *h, *ekey;
+	char			*what;
 	long			 code = -1;
 
 	/* The path as V4 signs it (raw) and as it is sent (encoded). */
@@ -371,11 +372,16 @@ s3_perform(const struct source *via, const struct s3_call *call,
 	query = sigv4_query(call->query, call->nquery);
 	xasprintf(&url, "%s://%s%s%s%s", via->https ? "https" : "http", host,
 	    epath, *query != '\0' ? "?" : "", query);
+	if (call->key == NULL)
+		xasprintf(&what, "list bucket '%s' on %s", call->bucket,
+		    via->endpoint);
+	else
+		xasprintf(&what, "%s '%s' in bucket '%s' on %s",
+		    s3_verb(call->method), call->key, call->bucket,
+		    via->endpoint);
 
 	if ((c = curl_easy_init()) == NULL) {
-		xasprintf(cause, "cannot %s '%s' in bucket '%s': cannot start "
-		    "a curl handle", s3_verb(call->method), call->key == NULL ?
-		    "" : call->key, call->bucket);
+		xasprintf(cause, "cannot %s: cannot start a curl handle", what);
 		goto out;
 	}
 	errbuf[0] = '\0';
@@ -438,20 +444,17 @@ s3_perform(const struct source *via, const struct s3_call *call,
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	else if (cc == CURLE_PEER_FAILED_VERIFICATION ||
 	    cc == CURLE_SSL_CACERT_BADFILE)
-		xasprintf(cause, "cannot %s '%s' in bucket '%s': the TLS "
-		    "certificate of %s is not trusted (%s): set ca_file in "
-		    "source '%s' to the CA that signed it, or check endpoint",
-		    s3_verb(call->method), call->key == NULL ? "" : call->key,
-		    call->bucket, via->endpoint, errbuf[0] != '\0' ? errbuf :
-		    curl_easy_strerror(cc), via->name);
+		xasprintf(cause, "cannot %s: the TLS certificate is not "
+		    "trusted (%s): set ca_file in source '%s' to the CA that "
+		    "signed it, or check endpoint", what, errbuf[0] != '\0' ?
+		    errbuf : curl_easy_strerror(cc), via->name);
 	else
-		xasprintf(cause, "cannot %s '%s' in bucket '%s' on %s: %s",
-		    s3_verb(call->method), call->key == NULL ? "" : call->key,
-		    call->bucket, via->endpoint, errbuf[0] != '\0' ? errbuf :
-		    curl_easy_strerror(cc));
+		xasprintf(cause, "cannot %s: %s", what, errbuf[0] != '\0' ?
+		    errbuf : curl_easy_strerror(cc));
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 out:
+	free(what);
 	free(url);
 	free(query);
 	free(epath);
@@ -493,6 +496,8 @@ s3_explain(const struct source *via, const char *bucket, const char *what,
 
 	scode = s3_xml_value(rq->body, "Code");
 	msg = s3_xml_value(rq->body, "Message");
+	if (msg != NULL && *msg == '\0')
+		FREE_NULL(msg);		/* RGW sends <Message></Message> */
 	region = s3_xml_value(rq->body, "Region");
 	if (region == NULL && rq->bucket_region != NULL)
 		region = xstrdup(rq->bucket_region);
