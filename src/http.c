@@ -3,6 +3,7 @@
  * health check.
  *
  *	POST /events/SOURCE	an S3 event notification for source SOURCE
+ *				(also /events/SOURCE/TOKEN, see below)
  *	GET  /healthz		200 while the database answers and the sources
  *				are up, else 503; JSON says which part is not
  *	GET  /metrics		Prometheus text (metrics.c)
@@ -11,10 +12,24 @@
  * one database connection, so requests are handled one at a time: a
  * webhook's work is a few inserts, and senders retry. A webhook answers
  * 2xx only after its jobs are committed (persist before acknowledging);
- * 401 for a missing or wrong bearer token, before the body is read and
+ * 401 for a missing or wrong webhook token, before the body is read and
  * with nothing written; 413 for a body over HTTP_MAX_BODY; 400 with a JSON
  * error for a body that is not an event notification; 503 while the
  * database is unreachable, so the sender retries later.
+ *
+ * The token (the source's webhook_token) may come in any of four places,
+ * because senders differ in what they can send: MinIO sets a header,
+ * Ceph RGW cannot, but keeps the path and query of its push-endpoint and
+ * turns the URL's userinfo into Basic auth:
+ *
+ *	Authorization: Bearer TOKEN
+ *	Authorization: Basic base64(ANYUSER:TOKEN)
+ *	POST /events/SOURCE/TOKEN
+ *	POST /events/SOURCE?token=TOKEN
+ *
+ * Every token a request gives must be the right one, so two that disagree
+ * are refused. Tokens are compared in constant time and never logged: no
+ * log line here prints a URL, its path beyond the source or its query.
  *
  * Bodies are never logged or stored: COS puts the uploader's Authorization
  * header in its events.
@@ -66,9 +81,12 @@ http_reply(struct MHD_Connection *c, unsigned int status, const char *type,
 	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
 	    MHD_RESPMEM_MUST_COPY);
 	MHD_add_response_header(r, "Content-Type", type);
-	if (status == 401)
-		MHD_add_response_header(r, "WWW-Authenticate",
+	if (status == 401) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    "Bearer realm=\"objwatch\"");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		    "Basic realm=\"objwatch\", charset=\"UTF-8\"");
+	}
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return (ret);
@@ -102,17 +120,203 @@ http_error(struct MHD_Connection *c, unsigned int status, const char *msg)
 	return (ret);
 }
 
-/* Compare a token in time that depends only on the expected length. */
-static int
-http_token_ok(const char *got, const char *want)
+/* Count a webhook answer by source and status. */
+static void
+http_count(const struct source *src, unsigned int status)
 {
-	size_t		 glen = strlen(got), wlen = strlen(want), i;
+	char	 code[8];
+
+	snprintf(code, sizeof code, "%u", status);
+	metrics_count("objwatch_webhook_requests_total", 1, "source",
+	    src->name, "status", code);
+}
+
+/*
+ * Compare a token of glen bytes in time that depends only on the
+ * expected length: every byte of want is looked at, whatever matched.
+ */
+static int
+http_token_ok(const char *got, size_t glen, const char *want)
+{
+	size_t		 wlen = strlen(want), i;
 	unsigned char	 diff = (glen != wlen);
 
 	for (i = 0; i < wlen; i++)
 		diff |= (unsigned char)want[i] ^
 		    (unsigned char)(glen == 0 ? 0 : got[i % glen]);
 	return (diff == 0);
+}
+
+/* The tokens a request gave, and whether each was the source's. */
+struct http_auth {
+	const char	*want;
+	int		 given;
+	int		 wrong;
+	const char	*where;		/* the first place a wrong one was */
+};
+
+static void
+http_auth_check(struct http_auth *a, const char *where, const char *got,
+    size_t len)
+{
+	a->given++;
+	if (!http_token_ok(got, len, a->want) && a->wrong++ == 0)
+		a->where = where;
+}
+
+static int
+http_base64_value(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return (ch - 'A');
+	if (ch >= 'a' && ch <= 'z')
+		return (ch - 'a' + 26);
+	if (ch >= '0' && ch <= '9')
+		return (ch - '0' + 52);
+	if (ch == '+')
+		return (62);
+	if (ch == '/')
+		return (63);
+	return (-1);
+}
+
+/*
+ * Decode base64 (RFC 4648, as in HTTP Basic auth) into a new string of
+ * *outlen bytes. The padding may be left out, but where it is there it
+ * must make whole groups of four; anything else outside the alphabet is
+ * an error (NULL).
+ */
+static char *
+http_base64_decode(const char *in, size_t len, size_t *outlen)
+{
+	char		*out;
+	size_t		 n, pad = 0, i, o = 0;
+	unsigned int	 acc = 0;
+	int		 v, bits = 0;
+
+	while (pad < 2 && len - pad > 0 && in[len - pad - 1] == '=')
+		pad++;
+	n = len - pad;
+	if (pad > 0 && len % 4 != 0)
+		return (NULL);
+	if (n % 4 == 1)
+		return (NULL);
+	out = xmalloc(n / 4 * 3 + 3);
+	for (i = 0; i < n; i++) {
+		if ((v = http_base64_value(in[i])) == -1) {
+			free(out);
+			return (NULL);
+		}
+		acc = (acc << 6) | (unsigned int)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return (out);
+}
+
+/*
+ * Check the token of an Authorization header: Bearer TOKEN, or Basic
+ * credentials whose password is the token (the user name is anything).
+ * Other schemes carry no webhook token and are let be.
+ */
+static void
+http_auth_header(struct http_auth *a, const char *value, size_t len)
+{
+	const char	*p = value, *end = value + len, *colon;
+	char		*cred;
+	size_t		 clen;
+
+	while (p < end && *p == ' ')
+		p++;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (end - p >= 7 && strncasecmp(p, "Bearer ", 7) == 0) {
+		for (p += 7; p < end && *p == ' '; p++)
+			;
+		http_auth_check(a, "an Authorization: Bearer header", p,
+		    end - p);
+		return;
+	}
+	if (end - p < 6 || strncasecmp(p, "Basic ", 6) != 0)
+		return;
+	for (p += 6; p < end && *p == ' '; p++)
+		;
+	cred = http_base64_decode(p, end - p, &clen);
+	if (cred != NULL && (colon = memchr(cred, ':', clen)) != NULL)
+		http_auth_check(a, "the password of Basic credentials",
+		    colon + 1, clen - (colon + 1 - cred));
+	else {
+		a->given++;
+		if (a->wrong++ == 0)
+			a->where = "Basic credentials that are not base64 of "
+			    "USER:TOKEN";
+	}
+	if (cred != NULL) {
+		explicit_bzero(cred, clen);
+		free(cred);
+	}
+}
+
+static enum MHD_Result
+http_auth_value(void *arg, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct http_auth	*a = arg;
+
+	if (value == NULL) {
+		value = "";
+		value_size = 0;
+	}
+	if (kind == MHD_HEADER_KIND &&
+	    strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+		http_auth_header(a, value, value_size);
+	else if (kind == MHD_GET_ARGUMENT_KIND && strcmp(key, "token") == 0)
+		http_auth_check(a, "the query string", value, value_size);
+	return (MHD_YES);
+}
+
+/*
+ * Whether a request carries the source's token and no other: path is the
+ * token segment of /events/SOURCE/TOKEN (NULL: none). When not, it logs
+ * why (never the token) and replies 401.
+ */
+static int
+http_auth_ok(struct MHD_Connection *c, const struct source *src,
+    const char *path, enum MHD_Result *ret)
+{
+	struct http_auth	 a;
+	char			*msg;
+
+	memset(&a, 0, sizeof a);
+	a.want = src->webhook_token_value;
+	if (path != NULL)
+		http_auth_check(&a, "the path", path, strlen(path));
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, http_auth_value, &a);
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, http_auth_value,
+	    &a);
+	if (a.given > 0 && a.wrong == 0)
+		return (1);
+	if (a.given == 0)
+		log_warnx("webhook '%s': refused a request with no webhook "
+		    "token (401)", src->name);
+	else
+		log_warnx("webhook '%s': refused a wrong webhook token in %s "
+		    "(401)", src->name, a.where);
+	http_count(src, 401);
+	xasprintf(&msg, "a missing or wrong webhook token: give the token "
+	    "of source '%s' as \"Authorization: Bearer TOKEN\", as the "
+	    "password of HTTP Basic auth (http://USER:TOKEN@HOST/events/%s), "
+	    "in the path (/events/%s/TOKEN) or in the query (?token=TOKEN), "
+	    "and only the right one wherever it is given", src->name,
+	    src->name, src->name);
+	*ret = http_error(c, 401, msg);
+	free(msg);
+	return (0);
 }
 
 /* Make sure the server has a working connection; no waiting. */
@@ -217,17 +421,6 @@ db_failed:
 	return (503);
 }
 
-/* Count a webhook answer by source and status. */
-static void
-http_count(const struct source *src, unsigned int status)
-{
-	char	 code[8];
-
-	snprintf(code, sizeof code, "%u", status);
-	metrics_count("objwatch_webhook_requests_total", 1, "source",
-	    src->name, "status", code);
-}
-
 static enum MHD_Result
 http_events(struct http_server *hs, struct MHD_Connection *c,
     const struct source *src, struct http_request *rq)
@@ -318,13 +511,14 @@ http_handler(void *arg, struct MHD_Connection *c, const char *url,
 	struct http_server	*hs = arg;
 	struct http_request	*rq = *state;
 	const struct source	*src;
-	const char		*auth, *clen;
+	const char		*clen, *slash, *path = NULL;
+	char			*name;
+	enum MHD_Result		 ret;
 
 	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
 		return (http_healthz(hs, c));
 	if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
 		char		*page;
-		enum MHD_Result	 ret;
 
 		page = metrics_render(http_db(hs) == 0 ? hs->conn : NULL);
 		ret = http_reply(c, 200, "text/plain; version=0.0.4", page);
@@ -334,7 +528,14 @@ http_handler(void *arg, struct MHD_Connection *c, const char *url,
 	if (strncmp(url, "/events/", 8) != 0)
 		return (http_error(c, 404, "no such endpoint (POST "
 		    "/events/SOURCE, GET /healthz, GET /metrics)"));
-	src = config_find_source(hs->conf, url + 8);
+	/* /events/SOURCE or /events/SOURCE/TOKEN */
+	if ((slash = strchr(url + 8, '/')) != NULL) {
+		name = xstrndup(url + 8, slash - (url + 8));
+		path = slash + 1;
+		src = config_find_source(hs->conf, name);
+		free(name);
+	} else
+		src = config_find_source(hs->conf, url + 8);
 	if (src == NULL || src->type != SOURCE_S3 ||
 	    src->webhook_token_value == NULL)
 		return (http_error(c, 404, "no S3 source of that name takes "
@@ -344,16 +545,8 @@ http_handler(void *arg, struct MHD_Connection *c, const char *url,
 
 	if (rq == NULL) {
 		/* Headers only: check the token before reading the body. */
-		auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-		    MHD_HTTP_HEADER_AUTHORIZATION);
-		if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 ||
-		    !http_token_ok(auth + 7, src->webhook_token_value)) {
-			log_warnx("webhook '%s': %s bearer token", src->name,
-			    auth == NULL ? "no" : "a wrong");
-			http_count(src, 401);
-			return (http_error(c, 401, "a missing or wrong bearer "
-			    "token"));
-		}
+		if (!http_auth_ok(c, src, path, &ret))
+			return (ret);
 		clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen != NULL && strtoull(clen, NULL, 10) > HTTP_MAX_BODY) {
