@@ -567,6 +567,9 @@ int	 s3_fetch(const struct source *, const struct claimed_job *,
 	     void **, size_t *, struct job_error *);
 int	 s3_is_output(const struct source *, const char *key);
 int	 s3_check_connect(const struct source *, char **report);
+char	*s3_error_explain(const struct source *, const char *bucket,
+	     const char *what, int object, long code, const char *body,
+	     const char *bucket_region, int *how);
 
 /* source-s3.c: one poller thread per s3 source. */
 struct s3_pollers;

@@ -485,24 +485,27 @@ s3_unreachable_waits(CURLcode cc)
  * What an error answer means, in words a user can act on, and how a job
  * that got it goes on (JOB_PERMANENT, JOB_RETRY or JOB_WAIT in *how).
  * what is "get 'KEY' in bucket 'B'" or "list bucket 'B'"; object says
- * whether the request named an object (a 404 is then that object's).
+ * whether the request named an object (a 404 is then that object's);
+ * body is the answer's (NULL for a HEAD), bucket_region the
+ * x-amz-bucket-region header's value or NULL.
  */
-static char *
-s3_explain(const struct source *via, const char *bucket, const char *what,
-    int object, long code, const struct s3_request *rq, int *how)
+char *
+s3_error_explain(const struct source *via, const char *bucket,
+    const char *what, int object, long code, const char *body,
+    const char *bucket_region, int *how)
 {
 	char	*scode, *msg, *region, *stime, *endpoint, *out;
 	char	*detail;
 
-	scode = s3_xml_value(rq->body, "Code");
-	msg = s3_xml_value(rq->body, "Message");
+	scode = s3_xml_value(body, "Code");
+	msg = s3_xml_value(body, "Message");
 	if (msg != NULL && *msg == '\0')
 		FREE_NULL(msg);		/* RGW sends <Message></Message> */
-	region = s3_xml_value(rq->body, "Region");
-	if (region == NULL && rq->bucket_region != NULL)
-		region = xstrdup(rq->bucket_region);
-	stime = s3_xml_value(rq->body, "ServerTime");
-	endpoint = s3_xml_value(rq->body, "Endpoint");
+	region = s3_xml_value(body, "Region");
+	if (region == NULL && bucket_region != NULL)
+		region = xstrdup(bucket_region);
+	stime = s3_xml_value(body, "ServerTime");
+	endpoint = s3_xml_value(body, "Endpoint");
 	xasprintf(&detail, "%ld%s%s%s%s", code, scode != NULL ? " " : "",
 	    scode != NULL ? scode : "", msg != NULL ? ": " : "",
 	    msg != NULL ? msg : "");
@@ -524,18 +527,23 @@ s3_explain(const struct source *via, const char *bucket, const char *what,
 		    "source '%s' (it is '%s')", what, detail, region != NULL ?
 		    "set region = " : "set region to the bucket's region",
 		    region != NULL ? region : "", "", via->name, via->region);
-	else if (scode != NULL && strcmp(scode, "RequestTimeTooSkewed") == 0)
+	else if (scode != NULL && strcmp(scode, "RequestTimeTooSkewed") == 0) {
+		/* the job did nothing wrong, and a synced clock heals it */
+		*how = JOB_WAIT;
 		xasprintf(&out, "cannot %s: %s: this machine's clock is more "
 		    "than 15 minutes away from the server's%s%s%s: set the "
-		    "clock (timedatectl set-ntp true, or chrony)", what,
-		    detail, stime != NULL ? " (server time " : "",
+		    "clock (timedatectl set-ntp true, or chrony); waiting for "
+		    "it", what, detail, stime != NULL ? " (server time " : "",
 		    stime != NULL ? stime : "", stime != NULL ? ")" : "");
-	else if (scode != NULL && (strcmp(scode, "ExpiredToken") == 0 ||
-	    strcmp(scode, "TokenRefreshRequired") == 0))
+	} else if (scode != NULL && (strcmp(scode, "ExpiredToken") == 0 ||
+	    strcmp(scode, "TokenRefreshRequired") == 0)) {
+		/* temporary credentials expire by design; new ones heal it */
+		*how = JOB_WAIT;
 		xasprintf(&out, "cannot %s: %s: the session token of source "
 		    "'%s' has expired: get new credentials, set access_key, "
-		    "secret_key and session_token, and reload (SIGHUP)", what,
-		    detail, via->name);
+		    "secret_key and session_token, and reload (SIGHUP); "
+		    "waiting for them", what, detail, via->name);
+	}
 	else if (scode != NULL && strcmp(scode, "InvalidToken") == 0)
 		xasprintf(&out, "cannot %s: %s: the server does not take the "
 		    "session_token of source '%s'", what, detail, via->name);
@@ -594,7 +602,8 @@ s3_job_error(struct job_error *err, enum error_class cls,
 		free(cause);
 		return;
 	}
-	msg = s3_explain(via, bucket, what, 1, code, rq, &how);
+	msg = s3_error_explain(via, bucket, what, 1, code, rq->body,
+	    rq->bucket_region, &how);
 	job_error_set(err, cls, how, "%s", msg);
 	free(msg);
 }
@@ -699,8 +708,8 @@ s3_head(const struct source *src, const char *key, char **etag,
 		rc = 1;
 	else if (code != -1) {
 		xasprintf(&what, "head '%s' in bucket '%s'", key, src->bucket);
-		*cause = s3_explain(src, src->bucket, what, 1, code, &rq,
-		    &how);
+		*cause = s3_error_explain(src, src->bucket, what, 1, code,
+		    rq.body, rq.bucket_region, &how);
 		free(what);
 	}
 	s3_request_clear(&rq);
@@ -988,8 +997,8 @@ s3_list_page(const struct source *src, const char *start_after,
 		xasprintf(cause, "cannot %s: the answer is over %" PRIu64
 		    " bytes, not an S3 listing page", what, rq.limit);
 	else if (code != 200)
-		*cause = s3_explain(src, src->bucket, what, 0, code, &rq,
-		    &how);
+		*cause = s3_error_explain(src, src->bucket, what, 0, code,
+		    rq.body, rq.bucket_region, &how);
 	else if (s3_list_parse(rq.body == NULL ? "" : rq.body, rq.len, l,
 	    &truncated, next_token, &why) != 0) {
 		xasprintf(cause, "cannot %s: %s", what, why);
