@@ -8,9 +8,9 @@ set -eu
 
 packages="build-essential autoconf automake libtool pkg-config
 	libvips-dev libvips-tools libinotifytools0-dev libs3-dev libinih-dev
-	libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
+	libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev libxml2-dev
 	postgresql postgresql-client inotify-tools imagemagick valgrind groff-base
-	ceph-mon ceph-osd radosgw ceph-common openssl curl"
+	ceph-mon ceph-osd radosgw ceph-common openssl curl faketime"
 
 # A Node.js from elsewhere (NodeSource) ships its own npm and conflicts with
 # Debian's: ask for Debian's pair only when there is no node at all.
