@@ -4,7 +4,7 @@
 # corpus (fuzz/corpus/TARGET, grown in place) and its seeds
 # (tests/fuzz/TARGET, which `make check` replays). Run from a configured
 # tree (config.h at the top). Targets: recipe, template, config, imgcheck,
-# events, keys.
+# events, keys, s3list.
 #
 #	fuzz/run.sh recipe 600
 set -eu
@@ -18,9 +18,9 @@ mkdir -p "$build" "$top/fuzz/corpus/$target"
 [ -f "$top/config.h" ] || { echo "run.sh: run ./configure first" >&2; exit 1; }
 [ -f "$top/src/migrations.c" ] || make -C "$top" src/migrations.c >/dev/null
 
-cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags libmicrohttpd jansson libcurl)
+cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags libmicrohttpd jansson libcurl libxml-2.0)
 	-I$top -I$top/src $(pkg-config --cflags vips libpq inih)"
-libs="$(pkg-config --libs vips libpq inih libmicrohttpd jansson libcurl libcrypto) -linotifytools -ls3 -lpthread -lm"
+libs="$(pkg-config --libs vips libpq inih libmicrohttpd jansson libcurl libcrypto libxml-2.0) -linotifytools -ls3 -lpthread -lm"
 srcs=$(cd "$top" && ls src/*.c handlers/*.c | grep -v '^src/main.c$')
 if [ ! -x "$build/fuzz-$target" ] ||
     [ -n "$(cd "$top" && find src handlers fuzz -name '*.[ch]' -newer "$build/fuzz-$target")" ]; then
