@@ -1060,9 +1060,13 @@ s3_list_cb(int truncated, const char *next_marker, int count,
 	return (S3StatusOK);
 }
 
-/* List through libs3, signed V2 (ListObjects version 1, markers). */
+/*
+ * List through libs3, signed V2 (ListObjects version 1, markers): every
+ * page of max_keys, or only the first when one_page.
+ */
 static int
-s3_list_v2(const struct source *src, struct s3_listing *l, char **cause)
+s3_list_v2(const struct source *src, int max_keys, int one_page,
+    struct s3_listing *l, char **cause)
 {
 	S3BucketContext		 bc;
 	S3ListBucketHandler	 h;
@@ -1088,7 +1092,7 @@ s3_list_v2(const struct source *src, struct s3_listing *l, char **cause)
 		ls.status = S3StatusInternalError;
 		l->requests++;
 		S3_list_bucket(&bc, *src->prefix == '\0' ? NULL : src->prefix,
-		    ls.marker, NULL, 1000, NULL, &h, &ls);
+		    ls.marker, NULL, max_keys, NULL, &h, &ls);
 		if (ls.status != S3StatusOK) {
 			xasprintf(cause, "cannot list bucket '%s' on %s "
 			    "(signature = v2): %s%s%s%s", src->bucket,
@@ -1102,7 +1106,7 @@ s3_list_v2(const struct source *src, struct s3_listing *l, char **cause)
 			rc = -1;
 			break;
 		}
-	} while (ls.truncated && ls.marker != NULL);
+	} while (!one_page && ls.truncated && ls.marker != NULL);
 	free(ls.marker);
 	free(ls.error);
 	return (rc);
@@ -1120,7 +1124,7 @@ s3_list(const struct source *src, struct s3_listing *l, char **cause)
 
 	memset(l, 0, sizeof *l);
 	if (src->signature == S3_SIGNATURE_V2)
-		rc = s3_list_v2(src, l, cause);
+		rc = s3_list_v2(src, 1000, 0, l, cause);
 	else
 		do {
 			next = NULL;
@@ -1164,7 +1168,7 @@ s3_check_connect(const struct source *src, char **report)
 
 	memset(&l, 0, sizeof l);
 	if (src->signature == S3_SIGNATURE_V2)
-		rc = s3_list_v2(src, &l, &cause);
+		rc = s3_list_v2(src, 1, 1, &l, &cause);
 	else
 		rc = s3_list_page(src, NULL, NULL, 1, &l, &next, &cause);
 	if (rc == 0)
