@@ -851,9 +851,21 @@ s3_node_is(xmlNode *n, const char *name)
 	    strcmp((const char *)n->name, name) == 0);
 }
 
+/* libxml2 reports to stderr unless told not to; errors are read back. */
+static void
+s3_xml_quiet(void *arg, const char *fmt, ...)
+{
+}
+
+static void
+s3_xml_quiet_structured(void *arg, xmlErrorPtr e)
+{
+}
+
 /*
- * Parse one ListObjectsV2 page (a ListBucketResult) into l, appending.
- * *truncated and *next_token (NULL when none) say whether more follow.
+ * Parse one ListObjectsV2 page (a ListBucketResult) into l, appending
+ * all of its objects or, when it fails, none. *truncated and *next_token
+ * (NULL when none) say whether more follow.
  */
 int
 s3_list_parse(const char *xml, size_t len, struct s3_listing *l,
@@ -866,12 +878,16 @@ s3_list_parse(const char *xml, size_t len, struct s3_listing *l,
 	char		*decoded = NULL, *token = NULL, *end;
 	int		 url = 0, trunc = 0, rc = -1;
 	unsigned long long sz;
+	size_t		 had = l->n;
 
 	if (len > INT32_MAX) {
 		xasprintf(cause, "the listing is %zu bytes, not an S3 page",
 		    len);
 		return (-1);
 	}
+	/* per thread in libxml2: this thread's parses only */
+	xmlSetGenericErrorFunc(NULL, s3_xml_quiet);
+	xmlSetStructuredErrorFunc(NULL, s3_xml_quiet_structured);
 	doc = xmlReadMemory(xml, (int)len, "listing.xml", NULL,
 	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
 	    XML_PARSE_NOBLANKS);
@@ -948,6 +964,11 @@ s3_list_parse(const char *xml, size_t len, struct s3_listing *l,
 		token = NULL;
 	rc = 0;
 out:
+	while (rc != 0 && l->n > had) {
+		l->n--;
+		free(l->v[l->n].key);
+		free(l->v[l->n].etag);
+	}
 	free(decoded);
 	free(token);
 	xmlFreeDoc(doc);
