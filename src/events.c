@@ -36,32 +36,6 @@
 #include "objwatch.h"
 #include "banned.h"
 
-/* Decode %XX and '+' (as a space) in place of a copy. */
-static char *
-events_url_decode(const char *s)
-{
-	char		*out, *o;
-	int		 hi, lo;
-
-	o = out = xmalloc(strlen(s) + 1);
-	for (; *s != '\0'; s++) {
-		if (*s == '+')
-			*o++ = ' ';
-		else if (*s == '%' && isxdigit((unsigned char)s[1]) &&
-		    isxdigit((unsigned char)s[2])) {
-			hi = isdigit((unsigned char)s[1]) ? s[1] - '0' :
-			    tolower((unsigned char)s[1]) - 'a' + 10;
-			lo = isdigit((unsigned char)s[2]) ? s[2] - '0' :
-			    tolower((unsigned char)s[2]) - 'a' + 10;
-			*o++ = (char)(hi * 16 + lo);
-			s += 2;
-		} else
-			*o++ = *s;
-	}
-	*o = '\0';
-	return (out);
-}
-
 /* An ETag without its quotes. */
 static char *
 events_etag(const char *e)
@@ -256,7 +230,9 @@ events_s3(json_t *rec, int idx, struct s3_events *evs, char **cause)
 	if (src != NULL && strncmp(src, "ceph:", 5) == 0)
 		e.key = xstrdup(key);
 	else
-		e.key = events_url_decode(key);
+		/* a broken escape: the key as sent, not half of it */
+		if ((e.key = url_form_decode(key)) == NULL)
+			e.key = xstrdup(key);
 	v = json_object_get(obj, "eTag");
 	if (!json_is_string(v))
 		v = json_object_get(obj, "etag");

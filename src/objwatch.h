@@ -97,6 +97,7 @@ int	 utf8_valid(const char *);
 char	*utf8_escape(const char *);
 char	*key_from_name(const char *);
 char	*name_from_key(const char *);
+char	*url_form_decode(const char *);
 
 /* error classes: what a failed job records in jobs.error_class. */
 enum error_class {

@@ -791,40 +791,6 @@ s3_listing_push(struct s3_listing *l, const char *key, const char *etag,
 	o->mtime = mtime;
 }
 
-/* Decode a key the server URL-encoded (encoding-type=url), or NULL. */
-static char *
-s3_url_decode(const char *s)
-{
-	char	*out, *o;
-	int	 hi, lo;
-
-	o = out = xmalloc(strlen(s) + 1);
-	for (; *s != '\0'; s++) {
-		if (*s == '+')
-			*o++ = ' ';	/* AWS writes a space as '+' */
-		else if (*s != '%')
-			*o++ = *s;
-		else {
-			if (!isxdigit((unsigned char)s[1]) ||
-			    !isxdigit((unsigned char)s[2]))
-				goto bad;
-			hi = isdigit((unsigned char)s[1]) ? s[1] - '0' :
-			    tolower((unsigned char)s[1]) - 'a' + 10;
-			lo = isdigit((unsigned char)s[2]) ? s[2] - '0' :
-			    tolower((unsigned char)s[2]) - 'a' + 10;
-			if (hi == 0 && lo == 0)
-				goto bad;	/* no NUL in a key */
-			*o++ = (char)(hi << 4 | lo);
-			s += 2;
-		}
-	}
-	*o = '\0';
-	return (out);
-bad:
-	free(out);
-	return (NULL);
-}
-
 /* Seconds since the epoch of an ISO 8601 time, e.g. 2009-10-12T17:50:30.000Z. */
 static int64_t
 s3_parse_time(const char *s)
@@ -938,7 +904,7 @@ s3_list_parse(const char *xml, size_t len, struct s3_listing *l,
 			    "a Size");
 			goto out;
 		}
-		if (url && (decoded = s3_url_decode(key)) == NULL) {
+		if (url && (decoded = url_form_decode(key)) == NULL) {
 			xasprintf(cause, "the listing has a key that is not "
 			    "URL-encoded as asked: '%s'", key);
 			goto out;

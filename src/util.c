@@ -613,3 +613,40 @@ name_from_key(const char *key)
 	*o = '\0';
 	return (out);
 }
+
+static int
+hexval(unsigned char c)
+{
+	return (isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+}
+
+/*
+ * Decode a string URL-encoded the way S3 writes keys into listings and
+ * events: %XX for a byte, '+' for a space. NULL when an escape is broken
+ * or would put a NUL in the string.
+ */
+char *
+url_form_decode(const char *s)
+{
+	char	*out, *o;
+
+	o = out = xmalloc(strlen(s) + 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '+')
+			*o++ = ' ';
+		else if (*s != '%')
+			*o++ = *s;
+		else if (!isxdigit((unsigned char)s[1]) ||
+		    !isxdigit((unsigned char)s[2]) ||
+		    (s[1] == '0' && s[2] == '0')) {
+			free(out);
+			return (NULL);
+		} else {
+			*o++ = (char)(hexval((unsigned char)s[1]) << 4 |
+			    hexval((unsigned char)s[2]));
+			s += 2;
+		}
+	}
+	*o = '\0';
+	return (out);
+}
