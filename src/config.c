@@ -483,6 +483,37 @@ config_secret(struct config_parse *cp, const struct source *src,
 	return (xstrdup(v));
 }
 
+/* The first s3-only key a source sets, or NULL. */
+static const char *
+config_s3_key_set(const struct source *src)
+{
+	if (src->endpoint != NULL)
+		return ("endpoint");
+	if (src->bucket != NULL)
+		return ("bucket");
+	if (src->prefix != NULL)
+		return ("prefix");
+	if (src->access_key != NULL)
+		return ("access_key");
+	if (src->secret_key != NULL)
+		return ("secret_key");
+	if (src->session_token != NULL)
+		return ("session_token");
+	if (src->region != NULL)
+		return ("region");
+	if (src->signature != -1)
+		return ("signature");
+	if (src->https != -1)
+		return ("https");
+	if (src->uri_style != -1)
+		return ("uri_style");
+	if (src->ca_file != NULL)
+		return ("ca_file");
+	if (src->webhook_token != NULL)
+		return ("webhook_token");
+	return (NULL);
+}
+
 /* Defaults and checks for a type = s3 source. */
 static void
 config_s3_source(struct config_parse *cp, struct source *src)
@@ -658,6 +689,7 @@ config_resolve(struct config_parse *cp)
 	struct source	*src;
 	struct recipe	*r;
 	struct stat	 st;
+	const char	*key;
 	char		*cause, *root;
 	size_t		 i, j, k;
 
@@ -758,6 +790,10 @@ config_resolve(struct config_parse *cp)
 			    src->name);
 		if (src->type == SOURCE_S3)
 			config_s3_source(cp, src);
+		else if ((key = config_s3_key_set(src)) != NULL)
+			config_error(cp, src->line, "source '%s': '%s' is for s3 "
+			    "sources, and this one is type = dir", src->name,
+			    key);
 		else if (src->path == NULL)
 			config_error(cp, src->line, "source '%s' has no 'path'",
 			    src->name);

@@ -2,7 +2,7 @@
 # `objwatch check` on s3 sources and s3: outputs: what a mistake says, and
 # what a good section resolves to (secrets shown by where they come from).
 . "$SRCDIR/tests/lib.sh"
-plan 16
+plan 17
 
 # check_err BODY WANT DESC: BODY (a config) fails check with a line like WANT.
 check_err() {
@@ -114,6 +114,13 @@ recipes = t
 steps = thumbnail width=64 | save format=jpeg
 output = s3:b/{key}" "output 's3:b/\\{key\\}' writes over all of what source 's' watches" \
     "an output over the whole watched bucket"
+check_err "[source.d]
+type = dir
+path = .
+signature = v4
+recipes = t
+$R" "c.conf:1: source 'd': 'signature' is for s3 sources, and this one is type = dir" \
+    "an s3 key on a dir source"
 check_err "[source.d]
 type = dir
 path = .
