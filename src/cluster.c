@@ -1348,6 +1348,56 @@ fail:
 	return (-1);
 }
 
+/* Whether the server answers on its socket now (a ping, no session). */
+int
+cluster_answers(const struct cluster *c)
+{
+	const char *const	 keys[] = {
+		"host", "port", "user", "dbname", "connect_timeout", NULL
+	};
+	const char *const	 values[] = {
+		c->sockdir, CLUSTER_PORT, CLUSTER_ROLE, "postgres", "5", NULL
+	};
+
+	return (PQpingParams(keys, values, 0) == PQPING_OK);
+}
+
+/*
+ * Start the server again after it stopped under us (killed, crashed, or
+ * stopped by hand), unless another objwatch using it has already done so:
+ * under .lock, like the first start. *restarted says whether this process
+ * started it.
+ */
+int
+cluster_revive(struct cluster *c, int *restarted, char **cause)
+{
+	int	 running, rc = -1;
+
+	*restarted = 0;
+	if (!c->started) {
+		xasprintf(cause, "the cluster in '%s' was never started",
+		    c->data);
+		return (-1);
+	}
+	if (cluster_lock(c, ".lock", &c->lock_fd, LOCK_EX, cause) != 0)
+		return (-1);
+	if (cluster_running(c, &running, cause) != 0)
+		goto out;
+	if (running) {
+		/* another process's restart, or it is still starting */
+		rc = cluster_wait_ready(c, cause);
+		goto out;
+	}
+	if (cluster_write_conf(c, cause) != 0 ||
+	    cluster_pg_ctl_start(c, cause) != 0)
+		goto out;
+	*restarted = 1;
+	rc = 0;
+out:
+	flock(c->lock_fd, LOCK_UN);
+	return (rc);
+}
+
 /* The libpq URL of the cluster's objwatch database, known from cluster_open. */
 const char *
 cluster_url(const struct cluster *c)

@@ -36,6 +36,157 @@ static char		*db_conninfo;
 static struct cluster	*db_cluster;
 
 /*
+ * The supervisor of the embedded cluster: a thread that pings the server
+ * every second and starts it again when it stops answering (a SIGKILL, an
+ * OOM kill, a crash, pg_ctl stop by hand). Sessions then reconnect by
+ * themselves (db_connect_retry), and dir sources reconcile what arrived in
+ * the gap. A server that will not start (orphan backends still holding
+ * its shared memory, a full disk) is tried again after 1 s doubling to
+ * 30 s. Only for the cluster objwatch started: a configured server is
+ * someone else's to run.
+ */
+#define DB_SUPERVISE_PERIOD	1.0	/* seconds between pings */
+#define DB_SUPERVISE_MISSES	2	/* pings missed before a restart */
+
+static struct {
+	pthread_t		 thread;
+	int			 running;
+	volatile sig_atomic_t	 stop;
+	pthread_mutex_t		 lock;
+	int			 down;		/* not answering now */
+	double			 since;		/* wall time of the change */
+	unsigned long		 restarts;
+	char			*last_error;
+} db_sup = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+db_sup_sleep(double secs)
+{
+	double	 end = now_monotonic() + secs;
+
+	while (!db_sup.stop && now_monotonic() < end)
+		poll(NULL, 0, 100);
+}
+
+static void
+db_sup_set(int down, const char *error)
+{
+	pthread_mutex_lock(&db_sup.lock);
+	if (down != db_sup.down)
+		db_sup.since = now_wall();
+	db_sup.down = down;
+	if (error != NULL) {
+		free(db_sup.last_error);
+		db_sup.last_error = xstrdup(error);
+	}
+	pthread_mutex_unlock(&db_sup.lock);
+}
+
+static void *
+db_sup_main(void *arg)
+{
+	char	*cause;
+	double	 backoff = 1;
+	int	 misses = 0, restarted;
+
+	(void)arg;
+	while (!db_sup.stop) {
+		db_sup_sleep(DB_SUPERVISE_PERIOD);
+		if (db_sup.stop)
+			break;
+		if (cluster_answers(db_cluster)) {
+			if (db_sup.down)
+				log_info("embedded PostgreSQL answers again");
+			db_sup_set(0, NULL);
+			misses = 0;
+			backoff = 1;
+			continue;
+		}
+		if (++misses < DB_SUPERVISE_MISSES)
+			continue;
+		if (!db_sup.down)
+			log_warnx("embedded PostgreSQL does not answer on its "
+			    "socket; starting it again");
+		db_sup_set(1, "the embedded PostgreSQL server stopped");
+		if (cluster_revive(db_cluster, &restarted, &cause) != 0) {
+			log_warnx("cannot start the embedded PostgreSQL again "
+			    "(next try in %.0f s): %s", backoff, cause);
+			db_sup_set(1, cause);
+			free(cause);
+			db_sup_sleep(backoff);
+			backoff = backoff * 2 > 30 ? 30 : backoff * 2;
+			continue;
+		}
+		if (restarted) {
+			pthread_mutex_lock(&db_sup.lock);
+			db_sup.restarts++;
+			pthread_mutex_unlock(&db_sup.lock);
+			metrics_count("objwatch_database_restarts_total", 1,
+			    NULL, NULL, NULL, NULL);
+			log_warnx("restarted the embedded PostgreSQL (restart "
+			    "%lu); sessions reconnect by themselves",
+			    db_sup.restarts);
+		}
+		db_sup_set(0, NULL);
+		misses = 0;
+		backoff = 1;
+	}
+	return (NULL);
+}
+
+/* Start supervising the embedded cluster, if that is the database. */
+void
+db_supervise_start(void)
+{
+	if (db_cluster == NULL || db_sup.running)
+		return;
+	db_sup.stop = 0;
+	db_sup.since = now_wall();
+	metrics_count("objwatch_database_restarts_total", 0, NULL, NULL, NULL,
+	    NULL);
+	if (pthread_create(&db_sup.thread, NULL, db_sup_main, NULL) != 0) {
+		log_warnx("cannot start the embedded PostgreSQL's supervisor: "
+		    "a server that stops will not be restarted");
+		return;
+	}
+	db_sup.running = 1;
+}
+
+/* Stop the supervisor, before the cluster is stopped. */
+void
+db_supervise_stop(void)
+{
+	if (!db_sup.running)
+		return;
+	db_sup.stop = 1;
+	pthread_join(db_sup.thread, NULL);
+	db_sup.running = 0;
+	FREE_NULL(db_sup.last_error);
+}
+
+/*
+ * The embedded cluster's state as the supervisor last saw it: 1 when it
+ * answers, 0 when not, -1 when the database is not the embedded one.
+ * *since is when that began (wall time); *last_error is the caller's.
+ */
+int
+db_embedded_state(double *since, unsigned long *restarts, char **last_error)
+{
+	int	 up;
+
+	if (db_cluster == NULL || !db_sup.running)
+		return (-1);
+	pthread_mutex_lock(&db_sup.lock);
+	up = !db_sup.down;
+	*since = db_sup.since;
+	*restarts = db_sup.restarts;
+	*last_error = db_sup.last_error != NULL ?
+	    xstrdup(db_sup.last_error) : NULL;
+	pthread_mutex_unlock(&db_sup.lock);
+	return (up);
+}
+
+/*
  * Decide where the database is, starting the embedded cluster when none is
  * configured.
  */
@@ -69,6 +220,7 @@ db_url(void)
 void
 db_teardown(void)
 {
+	db_supervise_stop();
 	if (db_cluster != NULL)
 		cluster_close(db_cluster);
 	db_cluster = NULL;

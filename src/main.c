@@ -283,6 +283,7 @@ cmd_run(int argc, char **argv)
 		db_teardown();
 		fatalx("%s", cause);
 	}
+	db_supervise_start();
 	if (daemon_start(&d, conf, &cause) != 0) {
 		db_teardown();
 		fatalx("%s", cause);

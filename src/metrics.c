@@ -72,6 +72,8 @@ static const struct {
 	  "inotify queue overflows." },
 	{ "objwatch_db_reconnects_total", "counter",
 	  "Database connections made again after one was lost." },
+	{ "objwatch_database_restarts_total", "counter",
+	  "Times the embedded PostgreSQL was started again after it stopped." },
 	{ "objwatch_webhook_requests_total", "counter",
 	  "Webhook requests, by source and HTTP status." },
 	{ "objwatch_source_up", "gauge",

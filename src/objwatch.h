@@ -92,6 +92,7 @@ int	 write_file_atomic(const char *, const void *, size_t, char **cause);
 int	 parse_duration(const char *, double *);
 int	 parse_size(const char *, uint64_t *);
 double	 now_monotonic(void);
+double	 now_wall(void);
 int	 ncpus(void);
 int	 utf8_valid(const char *);
 char	*utf8_escape(const char *);
@@ -375,10 +376,16 @@ struct cluster;
 struct cluster	*cluster_open(const char *state_dir, char **cause);
 int		 cluster_start(struct cluster *, char **cause);
 const char	*cluster_url(const struct cluster *);
+int		 cluster_answers(const struct cluster *);
+int		 cluster_revive(struct cluster *, int *restarted, char **cause);
 void		 cluster_close(struct cluster *);
 
 /* db.c: connections, migrations and the database URL. */
 int	 db_setup(const struct config *, char **cause);
+void	 db_supervise_start(void);
+void	 db_supervise_stop(void);
+int	 db_embedded_state(double *since, unsigned long *restarts,
+	     char **last_error);
 const char *db_url(void);
 void	 db_teardown(void);
 PGconn	*db_connect(char **cause);

@@ -45,36 +45,47 @@ store_file_path(const struct recipe *r, const struct source *src,
 }
 
 /*
- * Store bytes at path, creating its folders; on failure fills err. Full
- * disks and I/O errors are transient; permissions and names that cannot
- * work (a file where a folder should be) are not.
+ * How a job whose output could not be written goes on, by errno: a full
+ * disk or quota is the disk's state, not the job's fault, and heals when
+ * space is freed, so the job waits (no attempt counted); other I/O errors
+ * are retried; permissions and names that cannot work (a file where a
+ * folder should be) fail until someone changes them.
  */
+static int
+store_file_how(int e)
+{
+	if (e == ENOSPC || e == EDQUOT)
+		return (JOB_WAIT);
+	if (e == EACCES || e == EPERM || e == EROFS || e == ENAMETOOLONG ||
+	    e == ENOTDIR || e == EISDIR || e == EEXIST)
+		return (JOB_PERMANENT);
+	return (JOB_RETRY);
+}
+
+/* Store bytes at path, creating its folders; on failure fills err. */
 int
 store_file_put(const char *path, const void *data, size_t len,
     struct job_error *err)
 {
 	char	*dir, *slash, *cause;
-	int	 transient;
 
 	slash = strrchr(path, '/');
 	if (slash != NULL && slash != path) {
 		dir = xstrndup(path, slash - path);
 		if (mkdir_parents(dir, 0755) == -1) {
-			transient = !(errno == EACCES || errno == EPERM ||
-			    errno == EROFS || errno == ENOTDIR);
-			job_error_set(err, ERROR_STORAGE, transient,
-			    "cannot create folder '%s': %s", dir,
-			    strerror(errno));
+			job_error_set(err, ERROR_STORAGE, store_file_how(errno),
+			    "cannot create folder '%s': %s%s", dir,
+			    strerror(errno), store_file_how(errno) == JOB_WAIT ?
+			    "; waiting for space" : "");
 			free(dir);
 			return (-1);
 		}
 		free(dir);
 	}
 	if (write_file_atomic(path, data, len, &cause) != 0) {
-		transient = !(errno == EACCES || errno == EPERM ||
-		    errno == EROFS || errno == ENAMETOOLONG ||
-		    errno == ENOTDIR || errno == EISDIR);
-		job_error_set(err, ERROR_STORAGE, transient, "%s", cause);
+		job_error_set(err, ERROR_STORAGE, store_file_how(errno),
+		    "%s%s", cause, store_file_how(errno) == JOB_WAIT ?
+		    "; waiting for space" : "");
 		free(cause);
 		return (-1);
 	}

@@ -413,6 +413,16 @@ now_monotonic(void)
 	return (ts.tv_sec + ts.tv_nsec / 1e9);
 }
 
+/* Seconds since the epoch, for times people read. */
+double
+now_wall(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
 /* The number of CPUs this process may run on. */
 int
 ncpus(void)
