@@ -26,6 +26,7 @@ daemon_start(struct daemon *d, const struct config *conf, char **cause)
 	memset(d, 0, sizeof *d);
 	d->conf = conf;
 	*cause = NULL;
+	health_reset(conf);
 	/*
 	 * The endpoint is needed when a source takes webhooks; otherwise a
 	 * busy port only costs /healthz, and should not stop the daemon.
@@ -46,6 +47,7 @@ daemon_start(struct daemon *d, const struct config *conf, char **cause)
 	}
 	d->pollers = s3_pollers_start(conf, &d->stop);
 	d->workers = workers_start(conf, &d->stop);
+	d->beat = health_beat_start(&d->stop);
 	log_info("objwatch %s running: %zu sources, %zu recipes, %d workers",
 	    PACKAGE_VERSION, conf->nsources, conf->nrecipes, conf->workers);
 	return (0);
@@ -61,6 +63,8 @@ daemon_stop(struct daemon *d)
 		workers_join(d->workers);
 	s3_pollers_join(d->pollers);
 	dir_watcher_join(d->dirs);
+	health_beat_join(d->beat);
+	d->beat = NULL;
 	d->http = NULL;
 	d->workers = NULL;
 	d->pollers = NULL;

@@ -283,6 +283,30 @@ db_connect(char **cause)
  * Connect, retrying with backoff (0.1 s doubling to 5 s) until it works or
  * *stop is set; NULL only when stopped.
  */
+/* How many threads wait in db_connect_retry now. */
+static int		 db_waiting;
+static pthread_mutex_t	 db_waiting_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+db_waiting_add(int n)
+{
+	pthread_mutex_lock(&db_waiting_lock);
+	db_waiting += n;
+	pthread_mutex_unlock(&db_waiting_lock);
+}
+
+/* The number of threads waiting to reconnect to the database. */
+int
+db_reconnecting(void)
+{
+	int	 n;
+
+	pthread_mutex_lock(&db_waiting_lock);
+	n = db_waiting;
+	pthread_mutex_unlock(&db_waiting_lock);
+	return (n);
+}
+
 PGconn *
 db_connect_retry(volatile sig_atomic_t *stop)
 {
@@ -293,6 +317,7 @@ db_connect_retry(volatile sig_atomic_t *stop)
 	while (!*stop) {
 		if ((conn = db_connect(&cause)) != NULL) {
 			if (warned) {
+				db_waiting_add(-1);
 				log_info("database connection is back");
 				metrics_count("objwatch_db_reconnects_total", 1,
 				    NULL, NULL, NULL, NULL);
@@ -301,11 +326,15 @@ db_connect_retry(volatile sig_atomic_t *stop)
 		}
 		if (!warned || delay_ms == 5000)
 			log_warnx("%s; retrying", cause);
+		if (!warned)
+			db_waiting_add(1);
 		warned = 1;
 		free(cause);
 		poll(NULL, 0, delay_ms);
 		delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
 	}
+	if (warned)
+		db_waiting_add(-1);
 	return (NULL);
 }
 

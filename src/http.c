@@ -4,8 +4,10 @@
  *
  *	POST /events/SOURCE	an S3 event notification for source SOURCE
  *				(also /events/SOURCE/TOKEN, see below)
- *	GET  /healthz		200 while the database answers and the sources
- *				are up, else 503; JSON says which part is not
+ *	GET  /healthz		200 while the database answers a query, every
+ *				source works and every worker runs, else 503;
+ *				the JSON is the live state (health.c)
+ *	GET  /readyz		200 once this process can take work
  *	GET  /metrics		Prometheus text (metrics.c)
  *
  * One thread serves every request (MHD's internal polling thread) and owns
@@ -471,35 +473,50 @@ http_events(struct http_server *hs, struct MHD_Connection *c,
  * polling, or standing by for another process); 503 otherwise. The body
  * says which part is not.
  */
-static enum MHD_Result
-http_healthz(struct http_server *hs, struct MHD_Connection *c)
+/*
+ * Whether the database answers a query now. A connection's status alone
+ * says only that it has not failed yet: a server killed since still looks
+ * connected until a statement is sent.
+ */
+static int
+http_db_answers(struct http_server *hs)
 {
-	const struct source	*src;
-	enum MHD_Result		 ret;
-	char			*body, *next;
-	double			 up;
-	size_t			 i;
-	int			 ok;
+	char	*cause;
 
-	ok = (http_db(hs) == 0);
-	xasprintf(&body, "{\"database\": \"%s\", \"sources\": {",
-	    ok ? "ok" : "unavailable");
-	for (i = 0; i < hs->conf->nsources; i++) {
-		src = hs->conf->sources[i];
-		up = metrics_get("objwatch_source_up", "source", src->name, -1);
-		if (up != 1)
-			ok = 0;
-		xasprintf(&next, "%s%s\"%s\": \"%s\"", body, i ? ", " : "",
-		    src->name, up == 1 ? "ok" : up == 0 ? "failing" :
-		    "starting");
-		free(body);
-		body = next;
+	if (http_db(hs) != 0)
+		return (0);
+	if (db_exec(hs->conn, "SELECT 1", &cause) == 0)
+		return (1);
+	free(cause);
+	/* the link broke: one more try on a new connection */
+	if (http_db(hs) != 0)
+		return (0);
+	if (db_exec(hs->conn, "SELECT 1", &cause) != 0) {
+		free(cause);
+		return (0);
 	}
-	xasprintf(&next, "%s}, \"status\": \"%s\"}\n", body,
-	    ok ? "ok" : "unhealthy");
+	return (1);
+}
+
+/*
+ * GET /healthz: the live state of the database, every source and the
+ * workers (health.c); 200 when all work, 503 otherwise. GET /readyz: the
+ * same body, 200 once this process can take work (the database answers,
+ * workers run, every source has done its first scan or stands by).
+ */
+static enum MHD_Result
+http_health(struct http_server *hs, struct MHD_Connection *c, int readyz)
+{
+	enum MHD_Result	 ret;
+	char		*body, *line;
+	int		 healthy, ready;
+
+	body = health_json(http_db_answers(hs), &healthy, &ready);
+	xasprintf(&line, "%s\n", body);
+	ret = http_reply(c, (readyz ? ready : healthy) ? 200 : 503,
+	    "application/json", line);
+	free(line);
 	free(body);
-	ret = http_reply(c, ok ? 200 : 503, "application/json", next);
-	free(next);
 	return (ret);
 }
 
@@ -516,7 +533,9 @@ http_handler(void *arg, struct MHD_Connection *c, const char *url,
 	enum MHD_Result		 ret;
 
 	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
-		return (http_healthz(hs, c));
+		return (http_health(hs, c, 0));
+	if (strcmp(url, "/readyz") == 0 && strcmp(method, "GET") == 0)
+		return (http_health(hs, c, 1));
 	if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
 		char		*page;
 
@@ -527,7 +546,8 @@ http_handler(void *arg, struct MHD_Connection *c, const char *url,
 	}
 	if (strncmp(url, "/events/", 8) != 0)
 		return (http_error(c, 404, "no such endpoint (POST "
-		    "/events/SOURCE, GET /healthz, GET /metrics)"));
+		    "/events/SOURCE, GET /healthz, GET /readyz, GET "
+		    "/metrics)"));
 	/* /events/SOURCE or /events/SOURCE/TOKEN */
 	if ((slash = strchr(url + 8, '/')) != NULL) {
 		name = xstrndup(url + 8, slash - (url + 8));

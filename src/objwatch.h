@@ -386,6 +386,7 @@ void	 db_supervise_start(void);
 void	 db_supervise_stop(void);
 int	 db_embedded_state(double *since, unsigned long *restarts,
 	     char **last_error);
+int	 db_reconnecting(void);
 const char *db_url(void);
 void	 db_teardown(void);
 PGconn	*db_connect(char **cause);
@@ -496,6 +497,29 @@ int	 source_fetch(const struct source *, const struct claimed_job *,
 
 /* status.c: the queue at a glance. */
 int	 status_print(PGconn *, int json, FILE *, char **cause);
+int	 status_heartbeat(PGconn *, const char *host, const char *json,
+	     char **cause);
+int	 status_forget(PGconn *, const char *host, char **cause);
+
+/* health.c: the live state of the daemon's parts. */
+enum health_state {
+	HEALTH_STARTING,
+	HEALTH_OK,		/* watching, or its last poll succeeded */
+	HEALTH_STANDBY,		/* another process polls it */
+	HEALTH_FAILING,
+	HEALTH_STOPPED
+};
+struct health_beat;
+void	 health_reset(const struct config *);
+void	 health_source(const char *name, enum health_state,
+	     const char *error);
+void	 health_source_ready(const char *name);
+int	 health_source_is_ready(const char *name);
+int	 health_source_is_ok(const char *name);
+void	 health_worker(int alive, int busy);
+char	*health_json(int db_ok, int *healthy, int *ready);
+struct health_beat *health_beat_start(volatile sig_atomic_t *stop);
+void	 health_beat_join(struct health_beat *);
 
 /* retry.c: requeue failed and dead jobs. */
 struct retry_filter {
@@ -643,11 +667,19 @@ struct daemon {
 	struct dir_watcher	*dirs;
 	struct s3_pollers	*pollers;
 	struct http_server	*http;
+	struct health_beat	*beat;
 };
 int	 daemon_start(struct daemon *, const struct config *, char **cause);
 void	 daemon_stop(struct daemon *);
 
 /* scan.c: objwatch scan, a backfill with progress. */
 int	 scan_run(const struct config *, volatile sig_atomic_t *, char **);
+
+/* notify.c: telling systemd how `objwatch run` is doing (Type=notify). */
+void	 notify_init(void);
+void	 notify_starting(const struct config *);
+int	 notify_sigwait(const sigset_t *, int *sig);
+void	 notify_reloading(const struct config *);
+void	 notify_stopping(void);
 
 #endif /* OBJWATCH_H */

@@ -140,8 +140,7 @@ scan_run(const struct config *conf, volatile sig_atomic_t *stop,
 		waiting = NULL;
 		ready = 1;
 		for (i = 0; i < conf->nsources; i++) {
-			if (metrics_get("objwatch_source_ready", "source",
-			    conf->sources[i]->name, 0) != 1) {
+			if (!health_source_is_ready(conf->sources[i]->name)) {
 				ready = 0;
 				waiting = "(first scans still running)";
 			}

@@ -403,7 +403,12 @@ static void
 dir_db_failed(struct dir_watcher *dw, const struct source *src,
     const char *what, char *cause)
 {
+	char	*error;
+
 	log_warnx("source '%s': %s: %s", src->name, what, cause);
+	xasprintf(&error, "%s: %s", what, cause);
+	health_source(src->name, HEALTH_FAILING, error);
+	free(error);
 	free(cause);
 	if (!db_ok(dw->conn))
 		dw->rescan = 1;
@@ -1186,6 +1191,7 @@ dir_reconcile(struct dir_watcher *dw, size_t idx, const char *why)
 {
 	const struct source	*src = dw->conf->sources[idx];
 	double			 t0 = now_monotonic();
+	char			*error;
 
 	dw->scanned = dw->queued = dw->deleted = 0;
 	dw->pending_full = 0;
@@ -1198,10 +1204,18 @@ dir_reconcile(struct dir_watcher *dw, size_t idx, const char *why)
 	dw->next_reconcile[idx] = now_monotonic() + src->reconcile;
 	metrics_count("objwatch_reconcile_runs_total", 1, "source", src->name,
 	    NULL, NULL);
-	/* Up while its folder is there to watch. */
-	metrics_set("objwatch_source_up", access(src->path, R_OK | X_OK) == 0,
+	/* Up while its folder is there to watch and the ledger takes it. */
+	if (access(src->path, R_OK | X_OK) != 0) {
+		xasprintf(&error, "cannot read folder '%s': %s", src->path,
+		    strerror(errno));
+		health_source(src->name, HEALTH_FAILING, error);
+		free(error);
+	} else if (db_ok(dw->conn))
+		health_source(src->name, HEALTH_OK, NULL);
+	metrics_set("objwatch_source_up", health_source_is_ok(src->name),
 	    "source", src->name);
 	/* Its first full scan is done: what was there is queued. */
+	health_source_ready(src->name);
 	metrics_set("objwatch_source_ready", 1, "source", src->name);
 }
 
@@ -1431,6 +1445,10 @@ dir_watcher_main(void *arg)
 		dir_handle(dw, wd, mask, cookie, name);
 	}
 	dir_flush(dw);
+	for (i = 0; i < dw->conf->nsources; i++)
+		if (dw->conf->sources[i]->type == SOURCE_DIR)
+			health_source(dw->conf->sources[i]->name,
+			    HEALTH_STOPPED, NULL);
 	PQfinish(dw->conn);
 	dw->conn = NULL;
 	return (NULL);

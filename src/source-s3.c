@@ -128,6 +128,7 @@ s3_poller_db(struct s3_poller *p)
 		    p->src->name, p->src->bucket);
 	} else if (!p->waiting_logged) {
 		/* Standing by is healthy: another process lists it. */
+		health_source(p->src->name, HEALTH_STANDBY, NULL);
 		metrics_set("objwatch_source_up", 1, "source", p->src->name);
 		metrics_set("objwatch_source_ready", 1, "source",
 		    p->src->name);
@@ -327,6 +328,7 @@ s3_poller_main(void *arg)
 		metrics_count("objwatch_reconcile_runs_total", 1, "source",
 		    p->src->name, NULL, NULL);
 		if (s3_poll_once(p, &cause) != 0) {
+			health_source(p->src->name, HEALTH_FAILING, cause);
 			metrics_set("objwatch_source_up", 0, "source",
 			    p->src->name);
 			failures++;
@@ -339,6 +341,8 @@ s3_poller_main(void *arg)
 					wait = 300;
 			}
 		} else {
+			health_source(p->src->name, HEALTH_OK, NULL);
+			health_source_ready(p->src->name);
 			metrics_set("objwatch_source_up", 1, "source",
 			    p->src->name);
 			metrics_set("objwatch_source_ready", 1, "source",
@@ -347,6 +351,7 @@ s3_poller_main(void *arg)
 		}
 		s3_sleep(p, wait);
 	}
+	health_source(p->src->name, HEALTH_STOPPED, NULL);
 	PQfinish(p->conn);
 	p->conn = NULL;
 	return (NULL);

@@ -286,6 +286,7 @@ worker_main(void *arg)
 	char			*cause;
 	int			 got;
 
+	health_worker(1, 0);
 	while (!*pool->stop) {
 		if (!db_ok(w->conn)) {
 			PQfinish(w->conn);
@@ -311,13 +312,16 @@ worker_main(void *arg)
 		}
 		if (got) {
 			log_context(job.source, job.key, job.id);
+			health_worker(0, 1);
 			worker_run_job(w, &job);
+			health_worker(0, -1);
 			log_context(NULL, NULL, 0);
 			claimed_job_clear(&job);
 			continue;
 		}
 		worker_wait(w);
 	}
+	health_worker(-1, 0);
 	PQfinish(w->conn);
 	w->conn = NULL;
 	return (NULL);

@@ -447,6 +447,20 @@ ow_log() {
 	_lib_diag_file "$OW_LOG"
 }
 
+## Health
+
+# health_summary FILE: a /healthz or /readyz body (JSON) in one line:
+# database=STATE SOURCE=STATE,ready|notready... workers=RUNNING/CONFIGURED
+# status=ok|unhealthy ready=true|false.
+health_summary() {
+	node -e 'const h = JSON.parse(require("fs").readFileSync(process.argv[1]));
+		const s = Object.keys(h.sources).sort().map((k) => k + "=" +
+		    h.sources[k].state + "," + (h.sources[k].ready ? "ready" : "notready"));
+		console.log(["database=" + h.database.state, ...s,
+		    "workers=" + h.workers.running + "/" + h.workers.configured,
+		    "status=" + h.status, "ready=" + h.ready].join(" "));' "$1"
+}
+
 ## Images, made with the vips CLI
 
 # Write a photo-like image of W x H to PATH: two fields of Perlin noise, one

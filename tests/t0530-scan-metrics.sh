@@ -71,7 +71,8 @@ like "$m" '^objwatch_reconcile_runs_total\{source="beta"\} 1$' \
     "metrics: one start-up reconcile per source"
 like "$m" '^objwatch_queue_depth\{recipe="thumbs"\} 0$' \
     "metrics: the queue depth from the database"
-is "$(curl -s -o /dev/null -w '%{http_code} ' "http://127.0.0.1:$PORT/healthz"; curl -s "http://127.0.0.1:$PORT/healthz")" \
-    '200 {"database": "ok", "sources": {"alpha": "ok", "beta": "ok"}, "status": "ok"}' \
-    "healthz: the database and each source are ok"
+is "$(curl -s -o "$T/health.json" -w '%{http_code} ' "http://127.0.0.1:$PORT/healthz"
+    health_summary "$T/health.json")" \
+    '200 database=ok alpha=ok,ready beta=ok,ready workers=2/2 status=ok ready=true' \
+    "healthz: the database, each source and the workers are ok"
 ow_stop
