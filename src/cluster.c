@@ -17,6 +17,17 @@
  * into an exclusive lock, i.e. when nobody else uses it. A process killed
  * with SIGKILL leaves the server running for the next one to reuse.
  *
+ * Least privilege: initdb makes the superuser objwatch_admin, whose
+ * password (random, in root/admin.password, mode 0600) is needed to log
+ * in as it; objwatch uses it only to create the role objwatch (no
+ * superuser, no CREATEDB, no CREATEROLE) and the database it owns. What
+ * objwatch and its users do day to day runs as objwatch, which pg_hba.conf
+ * lets in without a password to its database only, over the socket whose
+ * folder is 0700 (only the server's user, and root, can reach it). So
+ * nothing that reaches the socket can run COPY ... TO PROGRAM. A cluster
+ * made before this, where objwatch itself was the superuser, is upgraded
+ * in place at start (cluster_upgrade_roles).
+ *
  * initdb and postgres refuse to run as root, so as root every child runs as
  * the user "postgres". If that user cannot reach state_dir (say it is under
  * /root), the cluster lives in /var/lib/objwatch/clusters/NAME instead, NAME
@@ -47,7 +58,9 @@
 #include "objwatch.h"
 #include "banned.h"
 
-#define CLUSTER_ROLE		"objwatch"	/* the superuser initdb makes */
+#define CLUSTER_ROLE		"objwatch"	/* objwatch's own: no superuser */
+#define CLUSTER_ADMIN		"objwatch_admin" /* the superuser initdb makes */
+#define CLUSTER_UPGRADE		"objwatch_upgrade" /* for one upgrade only */
 #define CLUSTER_DATABASE	"objwatch"
 #define CLUSTER_PORT		"5432"
 #define CLUSTER_SOCKET		".s.PGSQL." CLUSTER_PORT
@@ -63,6 +76,9 @@
 #define CLUSTER_RUN		"run"
 #define CLUSTER_CONF		"objwatch.conf"
 #define CLUSTER_CONF_TMP	"objwatch.conf.tmp"
+#define CLUSTER_HBA		"pg_hba.conf"
+#define CLUSTER_HBA_TMP		"pg_hba.conf.objwatch-tmp"
+#define CLUSTER_ADMIN_PW	"admin.password"	/* in root, 0600 */
 
 /* Exit codes of a child that failed before execv. */
 #define CHILD_SETUP_FAILED	125
@@ -90,6 +106,8 @@ struct cluster {
 	int	 users_fd;	/* .users: shared while this process uses it */
 	int	 started;	/* cluster_start succeeded */
 };
+
+static char	*cluster_admin_password(const struct cluster *, int, char **);
 
 static double
 cluster_now(void)
@@ -825,10 +843,11 @@ cluster_append(const char *dir, const char *name, const char *s,
 static int
 cluster_initdb(struct cluster *c, char **cause)
 {
-	char		*newdata, msg[64];
+	char		*newdata, *pw, msg[64];
 	char		*argv[] = {
-		c->initdb, "-D", CLUSTER_DATA_NEW, "-U", CLUSTER_ROLE,
-		"--auth=trust", "-E", "UTF8", "--no-locale",
+		c->initdb, "-D", CLUSTER_DATA_NEW, "-U", CLUSTER_ADMIN,
+		"--pwfile=" CLUSTER_ADMIN_PW, "--auth-local=scram-sha-256",
+		"--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale",
 		"--no-instructions", NULL
 	};
 	char		*rm[] = {
@@ -858,6 +877,12 @@ cluster_initdb(struct cluster *c, char **cause)
 
 	log_info("creating PostgreSQL cluster in '%s'", c->data);
 	t0 = cluster_now();
+	if ((pw = cluster_admin_password(c, 1, cause)) == NULL) {
+		free(newdata);
+		return (-1);
+	}
+	explicit_bzero(pw, strlen(pw));
+	free(pw);
 	if (cluster_run(c, argv, &status, cause) != 0) {
 		free(newdata);
 		return (-1);
@@ -887,6 +912,143 @@ cluster_initdb(struct cluster *c, char **cause)
 }
 
 /*
+ * Write text as data/name, through data/tmp and a rename, owned by the
+ * server's user. As root, in a folder of the server's user: see
+ * cluster_append.
+ */
+static int
+cluster_write_data(const struct cluster *c, const char *name,
+    const char *tmp, const char *text, char **cause)
+{
+	size_t		 len;
+	ssize_t		 n;
+	int		 dfd, fd;
+
+	dfd = open(c->data, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+	if (dfd == -1) {
+		xasprintf(cause, "could not open '%s': %s", c->data,
+		    strerror(errno));
+		return (-1);
+	}
+	if (unlinkat(dfd, tmp, 0) != 0 && errno != ENOENT) {
+		xasprintf(cause, "could not remove '%s/%s': %s", c->data,
+		    tmp, strerror(errno));
+		goto fail;
+	}
+	fd = openat(dfd, tmp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		xasprintf(cause, "could not create '%s/%s': %s", c->data,
+		    tmp, strerror(errno));
+		goto fail;
+	}
+	len = strlen(text);
+	n = write(fd, text, len);
+	if (n != (ssize_t)len ||
+	    (c->drop && fchown(fd, c->uid, c->gid) != 0)) {
+		xasprintf(cause, "could not write '%s/%s': %s", c->data, tmp,
+		    n == -1 || n == (ssize_t)len ? strerror(errno) :
+		    "short write");
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) != 0 || renameat(dfd, tmp, dfd, name) != 0) {
+		xasprintf(cause, "could not write '%s/%s': %s", c->data,
+		    name, strerror(errno));
+		goto fail;
+	}
+	close(dfd);
+	return (0);
+
+fail:
+	unlinkat(dfd, tmp, 0);
+	close(dfd);
+	return (-1);
+}
+
+/*
+ * Write data/pg_hba.conf: objwatch's role reaches its database over the
+ * socket without a password; every other role, the superuser among them,
+ * needs its password; nothing comes over TCP (there is no TCP listener
+ * either).
+ */
+static int
+cluster_write_hba(const struct cluster *c, char **cause)
+{
+	return (cluster_write_data(c, CLUSTER_HBA, CLUSTER_HBA_TMP,
+	    "# Written by objwatch before each start: changes here are lost.\n"
+	    "# objwatch's role (no superuser) may reach its database only,\n"
+	    "# over the socket, whose folder only the server's user can\n"
+	    "# enter; every other role needs its password.\n"
+	    "local\t" CLUSTER_DATABASE "\t" CLUSTER_ROLE "\t\ttrust\n"
+	    "local\tall\tall\t\tscram-sha-256\n"
+	    "host\tall\tall\t0.0.0.0/0\treject\n"
+	    "host\tall\tall\t::/0\t\treject\n", cause));
+}
+
+/*
+ * The superuser's password, from root/admin.password; made (32 random
+ * bytes as hex, mode 0600, owned by the server's user so initdb can read
+ * it) when create is set and there is none. NULL with *cause otherwise.
+ */
+static char *
+cluster_admin_password(const struct cluster *c, int create, char **cause)
+{
+	unsigned char	 raw[16];
+	char		*path, buf[128];
+	ssize_t		 n;
+	size_t		 i;
+	int		 fd;
+
+	path = path_join(c->root, CLUSTER_ADMIN_PW);
+	fd = open(path, O_RDONLY|O_NOFOLLOW|O_CLOEXEC);
+	if (fd != -1) {
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n < 16) {
+			xasprintf(cause, "'%s' holds no password", path);
+			free(path);
+			return (NULL);
+		}
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		free(path);
+		return (xstrdup(buf));
+	}
+	if (errno != ENOENT || !create) {
+		xasprintf(cause, "could not read '%s': %s", path,
+		    strerror(errno));
+		free(path);
+		return (NULL);
+	}
+	if ((fd = open("/dev/urandom", O_RDONLY|O_CLOEXEC)) == -1 ||
+	    read(fd, raw, sizeof raw) != (ssize_t)sizeof raw) {
+		xasprintf(cause, "could not read /dev/urandom: %s",
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		free(path);
+		return (NULL);
+	}
+	close(fd);
+	for (i = 0; i < sizeof raw; i++)
+		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+	fd = open(path, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600);
+	if (fd == -1 || write(fd, buf, 32) != 32 || write(fd, "\n", 1) != 1 ||
+	    (c->drop && fchown(fd, c->uid, c->gid) != 0) || close(fd) != 0) {
+		xasprintf(cause, "could not write '%s': %s", path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		unlink(path);
+		free(path);
+		return (NULL);
+	}
+	free(path);
+	return (xstrdup(buf));
+}
+
+/*
  * Write data/objwatch.conf: no TCP, the socket in our run folder. The
  * folder goes in double quotes inside the string, as unix_socket_directories
  * is a list, so spaces and quotes stay part of it.
@@ -896,9 +1058,7 @@ cluster_write_conf(const struct cluster *c, char **cause)
 {
 	char		*text, *value, *o;
 	const char	*p;
-	size_t		 len;
-	ssize_t		 n;
-	int		 dfd, fd;
+	int		 rc;
 
 	/* Each character becomes at most two, plus the quotes. */
 	value = o = xmalloc(strlen(c->sockdir) * 2 + 3);
@@ -924,51 +1084,10 @@ cluster_write_conf(const struct cluster *c, char **cause)
 	    CLUSTER_PORT, value);
 	free(value);
 
-	/* As root, in a folder of the server's user: see cluster_append. */
-	dfd = open(c->data, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
-	if (dfd == -1) {
-		xasprintf(cause, "could not open '%s': %s", c->data,
-		    strerror(errno));
-		free(text);
-		return (-1);
-	}
-	if (unlinkat(dfd, CLUSTER_CONF_TMP, 0) != 0 && errno != ENOENT) {
-		xasprintf(cause, "could not remove '%s/%s': %s", c->data,
-		    CLUSTER_CONF_TMP, strerror(errno));
-		goto fail;
-	}
-	fd = openat(dfd, CLUSTER_CONF_TMP,
-	    O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600);
-	if (fd == -1) {
-		xasprintf(cause, "could not create '%s/%s': %s", c->data,
-		    CLUSTER_CONF_TMP, strerror(errno));
-		goto fail;
-	}
-	len = strlen(text);
-	n = write(fd, text, len);
-	if (n != (ssize_t)len ||
-	    (c->drop && fchown(fd, c->uid, c->gid) != 0)) {
-		xasprintf(cause, "could not write '%s/%s': %s", c->data,
-		    CLUSTER_CONF_TMP, n == -1 || n == (ssize_t)len ?
-		    strerror(errno) : "short write");
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) != 0 ||
-	    renameat(dfd, CLUSTER_CONF_TMP, dfd, CLUSTER_CONF) != 0) {
-		xasprintf(cause, "could not write '%s/%s': %s", c->data,
-		    CLUSTER_CONF, strerror(errno));
-		goto fail;
-	}
-	close(dfd);
+	rc = cluster_write_data(c, CLUSTER_CONF, CLUSTER_CONF_TMP, text,
+	    cause);
 	free(text);
-	return (0);
-
-fail:
-	unlinkat(dfd, CLUSTER_CONF_TMP, 0);
-	close(dfd);
-	free(text);
-	return (-1);
+	return (rc);
 }
 
 /* Ask pg_ctl whether the server runs: *running is 1 or 0. */
@@ -1023,6 +1142,26 @@ cluster_pg_ctl_start(const struct cluster *c, char **cause)
 	return (0);
 }
 
+/* Have a running server read its configuration files again. */
+static int
+cluster_pg_ctl_reload(const struct cluster *c, char **cause)
+{
+	char	*argv[] = { c->pg_ctl, "reload", "-D", CLUSTER_DATA, "-s",
+	    NULL };
+	char	 msg[64];
+	int	 status;
+
+	if (cluster_run(c, argv, &status, cause) != 0)
+		return (-1);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		cluster_status_string(status, msg, sizeof msg);
+		xasprintf(cause, "pg_ctl reload failed on '%s' (%s): see '%s'",
+		    c->data, msg, c->log);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Stop the server, fast: sessions are cut, nothing is lost. */
 static void
 cluster_pg_ctl_stop(const struct cluster *c)
@@ -1063,27 +1202,38 @@ cluster_pg_ctl_stop(const struct cluster *c)
 	    cluster_now() - t0);
 }
 
+static void
+cluster_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* A session as user (with password, or NULL for none) on dbname. */
 static PGconn *
-cluster_connect(const struct cluster *c, const char *dbname, char **cause)
+cluster_connect(const struct cluster *c, const char *user,
+    const char *password, const char *dbname, char **cause)
 {
 	const char *const	 keys[] = {
 		"host", "port", "user", "dbname", "connect_timeout",
-		"fallback_application_name", NULL
+		"fallback_application_name", "password", NULL
 	};
 	const char *const	 values[] = {
-		c->sockdir, CLUSTER_PORT, CLUSTER_ROLE, dbname, "10",
-		"objwatch", NULL
+		c->sockdir, CLUSTER_PORT, user, dbname, "10", "objwatch",
+		password, NULL
 	};
 	PGconn			*conn;
 	char			*msg;
 
 	conn = PQconnectdbParams(keys, values, 0);
-	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
+		PQsetNoticeProcessor(conn, cluster_notice, NULL);
 		return (conn);
+	}
 	msg = xstrdup(conn != NULL ? PQerrorMessage(conn) : "out of memory");
 	msg[strcspn(msg, "\n")] = '\0';
-	xasprintf(cause, "could not connect to database '%s' in '%s': %s",
-	    dbname, c->sockdir, msg);
+	xasprintf(cause, "could not connect to database '%s' in '%s' as "
+	    "'%s': %s", dbname, c->sockdir, user, msg);
 	free(msg);
 	PQfinish(conn);
 	return (NULL);
@@ -1131,41 +1281,211 @@ cluster_pq_error(const struct cluster *c, PGconn *conn, PGresult *res,
 	free(msg);
 }
 
-/* Create the objwatch database if it is missing. */
+/* Run each statement of sql (a NULL-terminated list); -1 at the first error. */
 static int
-cluster_create_database(const struct cluster *c, char **cause)
+cluster_exec(const struct cluster *c, PGconn *conn, const char *const *sql,
+    const char *what, char **cause)
 {
+	PGresult	*res;
+	ExecStatusType	 st;
+
+	for (; *sql != NULL; sql++) {
+		res = PQexec(conn, *sql);
+		st = PQresultStatus(res);
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			cluster_pq_error(c, conn, res, what, cause);
+			PQclear(res);
+			return (-1);
+		}
+		PQclear(res);
+	}
+	return (0);
+}
+
+/* Whether the session's own role is a superuser: 1, 0, or -1 on error. */
+static int
+cluster_is_superuser(const struct cluster *c, PGconn *conn, char **cause)
+{
+	PGresult	*res;
+	int		 super;
+
+	res = PQexec(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = "
+	    "current_user");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		cluster_pq_error(c, conn, res, "could not look up roles in",
+		    cause);
+		PQclear(res);
+		return (-1);
+	}
+	super = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return (super);
+}
+
+/*
+ * Upgrade a cluster made when objwatch's role was initdb's superuser: that
+ * role is renamed objwatch_admin and given the password; a new objwatch
+ * role, with no privilege beyond its own, takes over the database, its
+ * schema and every object in it, all in one transaction, so a crash leaves
+ * either the old cluster or the new one. The rename must come from another
+ * session, hence a short-lived second superuser, dropped after.
+ */
+static int
+cluster_upgrade_roles(const struct cluster *c, PGconn *old, const char *pw,
+    char **cause)
+{
+	static const char *const owners[] = {
+		"BEGIN",
+		"ALTER ROLE " CLUSTER_ROLE " RENAME TO " CLUSTER_ADMIN,
+		"CREATE ROLE " CLUSTER_ROLE " LOGIN NOSUPERUSER NOCREATEDB "
+		"NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+		"ALTER DATABASE " CLUSTER_DATABASE " OWNER TO " CLUSTER_ROLE,
+		"DO $$ DECLARE r record; BEGIN "
+		"IF to_regnamespace('objwatch') IS NULL THEN RETURN; END IF; "
+		"ALTER SCHEMA objwatch OWNER TO " CLUSTER_ROLE "; "
+		"FOR r IN SELECT c.oid::regclass AS name, c.relkind FROM "
+		"pg_class c WHERE c.relnamespace = 'objwatch'::regnamespace "
+		"AND c.relkind IN ('r', 'p', 'v', 'm', 'f') LOOP "
+		"EXECUTE format('ALTER %s %s OWNER TO " CLUSTER_ROLE "', "
+		"CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN "
+		"'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' "
+		"END, r.name); END LOOP; "
+		"FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p "
+		"WHERE p.pronamespace = 'objwatch'::regnamespace LOOP "
+		"EXECUTE format('ALTER ROUTINE %s OWNER TO " CLUSTER_ROLE "', "
+		"r.name); END LOOP; "
+		"FOR r IN SELECT t.oid::regtype AS name FROM pg_type t WHERE "
+		"t.typnamespace = 'objwatch'::regnamespace AND t.typtype IN "
+		"('e', 'd') LOOP "
+		"EXECUTE format('ALTER TYPE %s OWNER TO " CLUSTER_ROLE "', "
+		"r.name); END LOOP; END $$",
+		NULL, NULL
+	};
+	const char	*sql[3] = { NULL, NULL, NULL };
+	char		*lit, *tmp_pw, *set_pw, *mk;
+	PGconn		*up;
+	int		 rc = -1;
+
+	log_warnx("PostgreSQL in '%s': objwatch's role is a superuser (a "
+	    "cluster made by an older objwatch); making it an ordinary role "
+	    "that owns only its database", c->data);
+	/* the second superuser's password: the admin's, used once */
+	if ((lit = PQescapeLiteral(old, pw, strlen(pw))) == NULL) {
+		cluster_pq_error(c, old, NULL, "could not quote for", cause);
+		return (-1);
+	}
+	xasprintf(&mk, "CREATE ROLE " CLUSTER_UPGRADE " SUPERUSER LOGIN "
+	    "PASSWORD %s", lit);
+	sql[0] = "DROP ROLE IF EXISTS " CLUSTER_UPGRADE;
+	sql[1] = mk;
+	rc = cluster_exec(c, old, sql, "could not prepare the upgrade of",
+	    cause);
+	free(mk);
+	if (rc != 0) {
+		PQfreemem(lit);
+		return (-1);
+	}
+	rc = -1;
+	tmp_pw = xstrdup(pw);
+	up = cluster_connect(c, CLUSTER_UPGRADE, tmp_pw, CLUSTER_DATABASE,
+	    cause);
+	free(tmp_pw);
+	if (up == NULL) {
+		PQfreemem(lit);
+		return (-1);
+	}
+	xasprintf(&set_pw, "ALTER ROLE " CLUSTER_ADMIN " PASSWORD %s", lit);
+	PQfreemem(lit);
+	if (cluster_exec(c, up, owners, "could not upgrade the roles of",
+	    cause) != 0)
+		goto out;
+	sql[0] = set_pw;
+	sql[1] = "COMMIT";
+	if (cluster_exec(c, up, sql, "could not upgrade the roles of",
+	    cause) != 0)
+		goto out;
+	log_info("PostgreSQL in '%s': role '%s' now owns database '%s' and "
+	    "is no superuser; the superuser is '%s'", c->data, CLUSTER_ROLE,
+	    CLUSTER_DATABASE, CLUSTER_ADMIN);
+	rc = 0;
+out:
+	free(set_pw);
+	PQfinish(up);
+	return (rc);
+}
+
+/*
+ * Make sure the roles and the database are as they should be: objwatch
+ * an ordinary role owning database objwatch, the superuser reached only
+ * with its password. Creates what is missing; upgrades an older cluster.
+ */
+static int
+cluster_secure(const struct cluster *c, char **cause)
+{
+	static const char *const fix[] = {
+		"DROP ROLE IF EXISTS " CLUSTER_UPGRADE,
+		"DO $$ BEGIN "
+		"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '"
+		CLUSTER_ROLE "') THEN CREATE ROLE " CLUSTER_ROLE " LOGIN "
+		"NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; "
+		"END IF; END $$",
+		"ALTER ROLE " CLUSTER_ROLE " NOSUPERUSER NOCREATEDB NOCREATEROLE "
+		"NOREPLICATION NOBYPASSRLS",
+		NULL
+	};
+	static const char *const mkdb[] = {
+		"CREATE DATABASE " CLUSTER_DATABASE " OWNER " CLUSTER_ROLE,
+		NULL
+	};
 	PGconn		*conn;
 	PGresult	*res;
-	int		 exists;
+	char		*pw, *ignored;
+	int		 super, exists, rc = -1;
 
-	if ((conn = cluster_connect(c, "postgres", cause)) == NULL)
+	if ((pw = cluster_admin_password(c, 1, cause)) == NULL)
 		return (-1);
+	/* An older cluster lets objwatch in as the superuser. */
+	if ((conn = cluster_connect(c, CLUSTER_ROLE, NULL, CLUSTER_DATABASE,
+	    &ignored)) == NULL)
+		free(ignored);
+	else {
+		super = cluster_is_superuser(c, conn, cause);
+		if (super == 1 && cluster_upgrade_roles(c, conn, pw,
+		    cause) != 0)
+			super = -1;
+		PQfinish(conn);
+		if (super == -1)
+			goto out;
+	}
+
+	if ((conn = cluster_connect(c, CLUSTER_ADMIN, pw, "postgres",
+	    cause)) == NULL)
+		goto out;
+	if (cluster_exec(c, conn, fix, "could not set up the roles of",
+	    cause) != 0)
+		goto out_conn;
 	res = PQexec(conn, "SELECT 1 FROM pg_database WHERE datname = '"
 	    CLUSTER_DATABASE "'");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		cluster_pq_error(c, conn, res, "could not look up", cause);
-		goto fail;
+		PQclear(res);
+		goto out_conn;
 	}
 	exists = PQntuples(res) > 0;
 	PQclear(res);
 	if (!exists) {
-		res = PQexec(conn, "CREATE DATABASE " CLUSTER_DATABASE);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			cluster_pq_error(c, conn, res, "could not create",
-			    cause);
-			goto fail;
-		}
-		PQclear(res);
-		log_info("created database '%s'", CLUSTER_DATABASE);
+		if (cluster_exec(c, conn, mkdb, "could not create", cause) != 0)
+			goto out_conn;
+		log_info("created database '%s', owned by role '%s'",
+		    CLUSTER_DATABASE, CLUSTER_ROLE);
 	}
+	rc = 0;
+out_conn:
 	PQfinish(conn);
-	return (0);
-
-fail:
-	PQclear(res);
-	PQfinish(conn);
-	return (-1);
+out:
+	explicit_bzero(pw, strlen(pw));
+	free(pw);
+	return (rc);
 }
 
 /* Open (creating) a lock file and flock it with op. */
@@ -1321,15 +1641,18 @@ cluster_start(struct cluster *c, char **cause)
 	up = running;
 	if (running) {
 		log_info("using running PostgreSQL in '%s'", c->data);
-		if (cluster_wait_ready(c, cause) != 0)
+		if (cluster_wait_ready(c, cause) != 0 ||
+		    cluster_write_hba(c, cause) != 0 ||
+		    cluster_pg_ctl_reload(c, cause) != 0)
 			goto fail;
 	} else {
 		if (cluster_write_conf(c, cause) != 0 ||
+		    cluster_write_hba(c, cause) != 0 ||
 		    cluster_pg_ctl_start(c, cause) != 0)
 			goto fail;
 		up = 1;
 	}
-	if (cluster_create_database(c, cause) != 0)
+	if (cluster_secure(c, cause) != 0)
 		goto fail;
 
 	flock(c->lock_fd, LOCK_UN);
@@ -1389,6 +1712,7 @@ cluster_revive(struct cluster *c, int *restarted, char **cause)
 		goto out;
 	}
 	if (cluster_write_conf(c, cause) != 0 ||
+	    cluster_write_hba(c, cause) != 0 ||
 	    cluster_pg_ctl_start(c, cause) != 0)
 		goto out;
 	*restarted = 1;
