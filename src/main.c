@@ -247,6 +247,7 @@ cmd_run(int argc, char **argv)
 		return (2);
 	}
 	long_running = 1;
+	notify_init();
 	conf = load_config();
 	if (conf->log_file != NULL && log_open(conf->log_file) != 0)
 		fatal("cannot open log file '%s'", conf->log_file);
@@ -288,10 +289,12 @@ cmd_run(int argc, char **argv)
 		db_teardown();
 		fatalx("%s", cause);
 	}
+	notify_started(conf);
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		if (notify_sigwait(&set, &sig) != 0)
 			continue;
 		if (sig != SIGHUP) {
+			notify_stopping();
 			log_info("%s: stopping after the jobs in hand",
 			    sig == SIGINT ? "SIGINT" : "SIGTERM");
 			break;
@@ -302,6 +305,7 @@ cmd_run(int argc, char **argv)
 		if ((next = reload_config(conf)) == NULL)
 			continue;
 		log_info("SIGHUP: reloading '%s'", conf->file);
+		notify_reloading(conf);
 		daemon_stop(&d);
 		config_free(conf);
 		conf = next;
@@ -312,6 +316,7 @@ cmd_run(int argc, char **argv)
 			db_teardown();
 			fatalx("%s", cause);
 		}
+		notify_reloaded(conf);
 	}
 	daemon_stop(&d);
 	s3_cleanup();

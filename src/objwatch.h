@@ -677,7 +677,8 @@ int	 scan_run(const struct config *, volatile sig_atomic_t *, char **);
 
 /* notify.c: telling systemd how `objwatch run` is doing (Type=notify). */
 void	 notify_init(void);
-void	 notify_starting(const struct config *);
+void	 notify_started(const struct config *);
+void	 notify_reloaded(const struct config *);
 int	 notify_sigwait(const sigset_t *, int *sig);
 void	 notify_reloading(const struct config *);
 void	 notify_stopping(void);
