@@ -483,6 +483,61 @@ config_secret(struct config_parse *cp, const struct source *src,
 	return (xstrdup(v));
 }
 
+/*
+ * Whether outputs can be written under root (the fixed part of a dir:
+ * template): it is a writable folder, or the nearest part of it that
+ * exists is, so objwatch can make the rest. *cause says why not.
+ */
+static int
+config_dir_writable(const char *root, char **cause)
+{
+	struct stat	 st;
+	char		*dir, *slash;
+
+	dir = xstrdup(root);
+	/* the template's fixed part may end inside a name: "out/thumb-" */
+	if ((slash = strrchr(dir, '/')) != NULL && slash[1] != '\0' &&
+	    (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+		slash[slash == dir ? 1 : 0] = '\0';
+	while (stat(dir, &st) != 0) {
+		if (errno != ENOENT || (slash = strrchr(dir, '/')) == NULL ||
+		    slash == dir) {
+			if (errno == ENOENT && slash == dir) {
+				dir[1] = '\0';
+				continue;
+			}
+			xasprintf(cause, "'%s': %s", dir, strerror(errno));
+			free(dir);
+			return (-1);
+		}
+		*slash = '\0';
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		xasprintf(cause, "'%s' cannot be made: '%s' is not a folder",
+		    root, dir);
+		free(dir);
+		return (-1);
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		xasprintf(cause, "'%s' is not writable: '%s': %s", root, dir,
+		    strerror(errno));
+		free(dir);
+		return (-1);
+	}
+	free(dir);
+	return (0);
+}
+
+/* Whether dir is the system's config folder, or objwatch's in it. */
+static int
+config_is_system(const char *dir)
+{
+	size_t	 n = strlen(SYSCONFDIR);
+
+	return (strncmp(dir, SYSCONFDIR, n) == 0 && (dir[n] == '\0' ||
+	    strcmp(dir + n, "/objwatch") == 0));
+}
+
 /* The first s3-only key a source sets, or NULL. */
 static const char *
 config_s3_key_set(const struct source *src)
@@ -693,7 +748,13 @@ config_resolve(struct config_parse *cp)
 	char		*cause, *root;
 	size_t		 i, j, k;
 
-	if (conf->state_dir == NULL)
+	/*
+	 * Beside the config, unless the config is the system's: /etc is
+	 * read-only to a hardened service, and state belongs in /var/lib.
+	 */
+	if (conf->state_dir == NULL && config_is_system(conf->dir))
+		conf->state_dir = xstrdup(LOCALSTATEDIR "/lib/objwatch");
+	else if (conf->state_dir == NULL)
 		conf->state_dir = path_absolute(conf->dir, "var");
 	if (conf->database != NULL && *conf->database == '\0')
 		FREE_NULL(conf->database);
@@ -765,6 +826,12 @@ config_resolve(struct config_parse *cp)
 			continue;
 		}
 		r->output_root = template_root(r->output_template);
+		if (r->output_kind == OUTPUT_DIR &&
+		    config_dir_writable(r->output_root, &cause) != 0) {
+			config_error(cp, r->output_line, "recipe '%s': output "
+			    "folder %s", r->name, cause);
+			free(cause);
+		}
 	}
 
 	for (i = 0; i < conf->nsources; i++) {
@@ -884,8 +951,14 @@ config_load(const char *path, struct strv *errors)
 	cp.conf = conf;
 	cp.path = path;
 	cp.errors = errors;
-	if ((cp.f = fopen(path, "re")) == NULL) {
+	if ((cp.f = fopen(path, "re")) == NULL && errno == ENOENT)
+		xasprintf(&msg, "%s: cannot open: %s (start from the annotated "
+		    "sample, %s/samples/objwatch.conf, or give another file "
+		    "with -c FILE or OBJWATCH_CONFIG)", path, strerror(errno),
+		    PKGDATADIR);
+	else if (cp.f == NULL)
 		xasprintf(&msg, "%s: cannot open: %s", path, strerror(errno));
+	if (cp.f == NULL) {
 		strv_push(errors, msg);
 		free(msg);
 		config_free(conf);
@@ -903,6 +976,7 @@ config_load(const char *path, struct strv *errors)
 	else if (rc < 0)
 		config_error(&cp, 0, "cannot read the file");
 	config_resolve(&cp);
+	conf->log_level_set = conf->log_level;
 	free(cp.section);
 	strv_clear(&cp.seen);
 	if (errors->n != before) {
@@ -1066,7 +1140,7 @@ config_print(const struct config *conf, FILE *f)
 	fprintf(f, "workers = %d\n", conf->workers);
 	fprintf(f, "listen = %s\n", conf->listen);
 	fprintf(f, "log = %s\n", conf->log_json ? "json" : "text");
-	fprintf(f, "log_level = %s\n", log_levels[conf->log_level]);
+	fprintf(f, "log_level = %s\n", log_levels[conf->log_level_set]);
 	fprintf(f, "log_file = %s\n", conf->log_file == NULL ?
 	    "(standard error)" : conf->log_file);
 	fprintf(f, "lease = %gs\n", conf->lease);

@@ -144,18 +144,49 @@ step_arg_bool(struct step *st, const char *key, int def, int *out,
 	return (0);
 }
 
-/* Fail on the first parameter the handler did not read. */
+/* Whether a handler's usage ("a, b, c") names key. */
+static int
+handler_knows(const struct handler *h, const char *key)
+{
+	const char	*p = h->usage;
+	size_t		 len = strlen(key);
+
+	while ((p = strstr(p, key)) != NULL) {
+		if ((p == h->usage || p[-1] == ' ') &&
+		    (p[len] == ',' || p[len] == '\0'))
+			return (1);
+		p += len;
+	}
+	return (0);
+}
+
+/*
+ * Fail on the first parameter the handler did not read, saying which
+ * other step takes it when one does (quality=80 given to thumbnail
+ * belongs to save).
+ */
 int
 step_check_unused(struct step *st, char **cause)
 {
-	size_t	 i;
+	const struct handler	*other = NULL;
+	size_t			 i, j;
 
 	for (i = 0; i < st->nargs; i++) {
-		if (!st->args[i].used) {
+		if (st->args[i].used)
+			continue;
+		for (j = 0; j < nitems(handlers) && other == NULL; j++)
+			if (handlers[j] != st->handler &&
+			    handler_knows(handlers[j], st->args[i].key))
+				other = handlers[j];
+		if (other != NULL)
+			xasprintf(cause, "unknown parameter '%s' (expected %s; "
+			    "'%s' is a parameter of step '%s')",
+			    st->args[i].key, st->handler->usage,
+			    st->args[i].key, other->name);
+		else
 			xasprintf(cause, "unknown parameter '%s' (expected %s)",
 			    st->args[i].key, st->handler->usage);
-			return (-1);
-		}
+		return (-1);
 	}
 	return (0);
 }

@@ -352,6 +352,7 @@ struct config {
 	char		 *listen;
 	int		  log_json;
 	int		  log_level;	/* enum log_level */
+	int		  log_level_set; /* as configured, before -v */
 	char		 *log_file;	/* NULL: standard error */
 	double		  lease;	/* seconds */
 	int		  max_attempts;

@@ -2,7 +2,7 @@
 # The command line: every command answers --help with its usage and exits
 # 0; unknown commands and missing arguments exit 2 with a message.
 . "$SRCDIR/tests/lib.sh"
-plan 12
+plan 13
 
 out=$("$OBJWATCH" --help); ok $? "objwatch --help exits 0"
 like "$out" '^  objwatch process \[-c FILE\] RECIPE INPUT OUTPUT$' \
@@ -18,5 +18,6 @@ like "$out" "^objwatch: unknown command 'frobnicate'$" "and says which"
     "process without its files exits 2"
 is "$("$OBJWATCH" version | head -1)" "objwatch 0.1.0" "version prints it"
 out=$("$OBJWATCH" -c "$T/nope.conf" check 2>&1); st=$?
-is "$st:$out" "1:$T/nope.conf: cannot open: No such file or directory" \
-    "a missing config file is an error naming it"
+is "$st" 1 "a missing config file is an error"
+like "$out" "^$T/nope.conf: cannot open: No such file or directory \\(start from the annotated sample, /[^ ]*/objwatch/samples/objwatch.conf, or give another file with -c FILE or OBJWATCH_CONFIG\\)\$" \
+    "naming it, and where to start from"

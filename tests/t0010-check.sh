@@ -2,7 +2,7 @@
 # objwatch check: a good config prints what it resolved to and exits 0; a
 # bad one prints every error as file:line: message and exits 1.
 . "$SRCDIR/tests/lib.sh"
-plan 9
+plan 11
 
 mkdir -p "$T/conf/in"
 cd "$T/conf" || bail "no $T/conf"
@@ -65,3 +65,27 @@ is "$out" "https = yes
 uri_style = virtual
 signature = v4
 region = eu-west-3" "samples/bucket.conf passes check: V4, its region, https"
+
+# What check says of mistakes that would fail every job later.
+printf 'x\n' >"$T/conf/a-file"
+write_config more.conf <<EOF
+[objwatch]
+log_level = info
+[source.photos]
+type = dir
+path = in
+recipes = thumbs blocked
+[recipe.thumbs]
+steps = thumbnail width=256 quality=80 | save format=webp
+output = dir:out/{key}.{ext}
+[recipe.blocked]
+steps = thumbnail width=64 | save
+output = dir:a-file/sub/{key}.{ext}
+EOF
+out=$("$OBJWATCH" check -c more.conf 2>&1)
+is "$out" "more.conf:8: recipe 'thumbs': step 'thumbnail': unknown parameter 'quality' (expected width, height, fit, crop, focus, enlarge, autorotate, background, pages; 'quality' is a parameter of step 'save')
+more.conf:12: recipe 'blocked': output folder '$T/conf/a-file/sub' cannot be made: '$T/conf/a-file' is not a folder" \
+    "a parameter given to the wrong step, and an output folder that cannot be made"
+sed -i 's/ quality=80//; s|dir:a-file/sub|dir:out2|' more.conf
+is "$("$OBJWATCH" check -c more.conf 2>&1 | grep '^log_level')" "log_level = info" \
+    "log_level is printed as configured"
