@@ -60,7 +60,9 @@
 #define HTTP_BODY_SECONDS	10
 
 struct http_server {
+	pthread_mutex_t		 lock;	/* conf, against a reload */
 	const struct config	*conf;
+	unsigned int		 port;	/* bound, even when listen asked 0 */
 	struct MHD_Daemon	*mhd;
 	PGconn			*conn;
 };
@@ -521,11 +523,10 @@ http_health(struct http_server *hs, struct MHD_Connection *c, int readyz)
 }
 
 static enum MHD_Result
-http_handler(void *arg, struct MHD_Connection *c, const char *url,
+http_handle(struct http_server *hs, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_size, void **state)
 {
-	struct http_server	*hs = arg;
 	struct http_request	*rq = *state;
 	const struct source	*src;
 	const char		*clen, *slash, *path = NULL;
@@ -612,6 +613,41 @@ http_completed(void *arg, struct MHD_Connection *c, void **state,
 	*state = NULL;
 }
 
+/* Each call sees one config: a reload swaps it between calls only. */
+static enum MHD_Result
+http_handler(void *arg, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **state)
+{
+	struct http_server	*hs = arg;
+	enum MHD_Result		 ret;
+
+	pthread_mutex_lock(&hs->lock);
+	ret = http_handle(hs, c, url, method, version, upload, upload_size,
+	    state);
+	pthread_mutex_unlock(&hs->lock);
+	return (ret);
+}
+
+/* The port the endpoint is bound to. */
+unsigned int
+http_port(const struct http_server *hs)
+{
+	return (hs->port);
+}
+
+/*
+ * Serve a new config's sources and tokens on the same listener, after a
+ * reload; the old config may be freed once this returns.
+ */
+void
+http_set_config(struct http_server *hs, const struct config *conf)
+{
+	pthread_mutex_lock(&hs->lock);
+	hs->conf = conf;
+	pthread_mutex_unlock(&hs->lock);
+}
+
 /*
  * Start serving on conf->listen (host:port, [v6]:port). Fails if the
  * address cannot be bound.
@@ -651,6 +687,7 @@ http_start(const struct config *conf, char **cause)
 		return (NULL);
 	}
 	hs = xcalloc(1, sizeof *hs);
+	pthread_mutex_init(&hs->lock, NULL);
 	hs->conf = conf;
 	/* Every recipe has a queue depth, 0 until the database says more. */
 	for (size_t i = 0; i < conf->nrecipes; i++)
@@ -668,14 +705,17 @@ http_start(const struct config *conf, char **cause)
 	freeaddrinfo(ai);
 	if (hs->mhd == NULL) {
 		xasprintf(cause, "cannot listen on '%s' (in use, or not an "
-		    "address of this host?)", conf->listen);
+		    "address of this host?): set listen to a free host:port "
+		    "(port 0: any free one)", conf->listen);
+		pthread_mutex_destroy(&hs->lock);
 		free(hs);
 		return (NULL);
 	}
 	info = MHD_get_daemon_info(hs->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	/* the port the system chose, when listen asked for port 0 */
+	hs->port = info == NULL ? 0 : (unsigned int)info->port;
 	log_info("listening on %.*s:%u", (int)(colon - conf->listen),
-	    conf->listen, info == NULL ? 0 : (unsigned int)info->port);
+	    conf->listen, hs->port);
 	return (hs);
 }
 
@@ -687,5 +727,6 @@ http_stop(struct http_server *hs)
 		return;
 	MHD_stop_daemon(hs->mhd);
 	PQfinish(hs->conn);
+	pthread_mutex_destroy(&hs->lock);
 	free(hs);
 }

@@ -306,15 +306,27 @@ cmd_run(int argc, char **argv)
 			continue;
 		log_info("SIGHUP: reloading '%s'", conf->file);
 		notify_reloading(conf);
-		daemon_stop(&d);
-		config_free(conf);
-		conf = next;
-		log_init(conf->log_level, conf->log_json);
-		if (log_open(conf->log_file) != 0)
-			log_warn("cannot open log file '%s'", conf->log_file);
-		if (daemon_start(&d, conf, &cause) != 0) {
-			db_teardown();
-			fatalx("%s", cause);
+		log_init(next->log_level, next->log_json);
+		if (log_open(next->log_file) != 0)
+			log_warn("cannot open log file '%s'", next->log_file);
+		if (daemon_reload(&d, next, &cause) != 0) {
+			/* a reload never stops the daemon: back to the old */
+			log_warnx("SIGHUP: %s; still running the previous "
+			    "config", cause);
+			FREE_NULL(cause);
+			config_free(next);
+			log_init(conf->log_level, conf->log_json);
+			if (log_open(conf->log_file) != 0)
+				log_warn("cannot open log file '%s'",
+				    conf->log_file);
+			if (daemon_reload(&d, conf, &cause) != 0) {
+				db_teardown();
+				fatalx("SIGHUP: the previous config does not "
+				    "start again either: %s", cause);
+			}
+		} else {
+			config_free(conf);
+			conf = next;
 		}
 		notify_reloaded(conf);
 	}

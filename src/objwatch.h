@@ -634,6 +634,8 @@ void	 events_clear(struct s3_events *);
 struct http_server;
 struct http_server *http_start(const struct config *, char **cause);
 void	 http_stop(struct http_server *);
+void	 http_set_config(struct http_server *, const struct config *);
+unsigned int http_port(const struct http_server *);
 
 /* store.c: an output, to whichever kind of place its recipe names. */
 int	 store_put(const struct recipe *, const char *location, const void *,
@@ -668,10 +670,14 @@ struct daemon {
 	struct dir_watcher	*dirs;
 	struct s3_pollers	*pollers;
 	struct http_server	*http;
+	char			*listen;	/* where http listens */
 	struct health_beat	*beat;
 };
 int	 daemon_start(struct daemon *, const struct config *, char **cause);
 void	 daemon_stop(struct daemon *);
+int	 daemon_reload(struct daemon *, const struct config *, char **cause);
+int	 daemon_start_workers(struct daemon *, const struct config *,
+	     char **cause);
 
 /* scan.c: objwatch scan, a backfill with progress. */
 int	 scan_run(const struct config *, volatile sig_atomic_t *, char **);

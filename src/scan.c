@@ -130,7 +130,7 @@ scan_run(const struct config *conf, volatile sig_atomic_t *stop,
 	sources = scan_array(conf);
 	params[0] = sources;
 	params[1] = since;
-	if (daemon_start(&d, conf, cause) != 0) {
+	if (daemon_start_workers(&d, conf, cause) != 0) {
 		free(sources);
 		PQfinish(conn);
 		return (-1);

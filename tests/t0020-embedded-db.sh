@@ -8,6 +8,7 @@ plan 14
 mkdir -p "$T/in" "$T/out"
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 state_dir = state
 workers = 1
 [source.photos]

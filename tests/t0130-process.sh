@@ -8,6 +8,7 @@ mkdir -p "$T/in" "$T/out"
 # The database is unreachable: process must not need it.
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = postgresql://nobody@/nothing?host=$T/no-such-socket-dir
 [source.photos]
 type = dir

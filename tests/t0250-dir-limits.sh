@@ -15,6 +15,7 @@ echo "not a folder" >"$T/conf/file"
 conf() {
 	write_config "$T/conf/$1.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = postgresql://nobody@/none?host=$T/nosock
 [source.photos]
 type = dir
@@ -75,6 +76,7 @@ while [ "$i" -le 10 ]; do
 done
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = $PGURL
 workers = 2
 poll = 1s

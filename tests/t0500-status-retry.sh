@@ -10,6 +10,7 @@ pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in/blocked" "$T/in/full" "$T/out/full"
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = $PGURL
 workers = 2
 max_attempts = 1

@@ -9,6 +9,7 @@ pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = $PGURL
 workers = 2
 poll = 30s

@@ -12,6 +12,7 @@ mkdir -p "$T/in" "$T/out"
 # worker each.
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = $PGURL
 workers = 1
 lease = 3s

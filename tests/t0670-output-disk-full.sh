@@ -17,6 +17,7 @@ at_exit _t0670_umount
 
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = $PGURL
 workers = 2
 poll = 1s
