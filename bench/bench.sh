@@ -81,6 +81,7 @@ pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out" "$T/stage"
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = $PGURL
 workers = ${WORKERS:-2}
 [source.photos]

@@ -49,6 +49,7 @@ dirs=$(find "$T/in" -type d | wc -l)
 
 write_config "$T/ow.conf" <<EOF
 [objwatch]
+listen = 127.0.0.1:0
 database = $PGURL
 workers = 1
 poll = 1s
