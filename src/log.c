@@ -25,19 +25,61 @@ static int		 log_fd = STDERR_FILENO;
 /* What the calling thread is working on, for JSON logs. */
 static __thread const char	*log_ctx_source;
 static __thread const char	*log_ctx_key;
+static __thread const char	*log_ctx_recipe;
+static __thread const char	*log_ctx_class;
 static __thread long long	 log_ctx_job;
 
 /*
  * Say what this thread is working on (NULL source: nothing): JSON log
- * lines then carry source, key and job fields, so one job's lines can be
- * picked out of a busy log.
+ * lines then carry source, key, recipe and job fields, so one job's lines
+ * can be picked out of a busy log.
  */
 void
-log_context(const char *source, const char *key, long long job)
+log_context(const char *source, const char *key, const char *recipe,
+    long long job)
 {
 	log_ctx_source = source;
 	log_ctx_key = key;
+	log_ctx_recipe = recipe;
 	log_ctx_job = job;
+	log_ctx_class = NULL;
+}
+
+/* The error class the next lines are about (NULL: none), a JSON field. */
+void
+log_context_class(const char *cls)
+{
+	log_ctx_class = cls;
+}
+
+/*
+ * A copy of s for people: a key's stand-ins for the bytes of a file name
+ * that are not UTF-8 (U+EF80..U+EFFF, key_from_name) and bytes that are
+ * not UTF-8 at all are both shown as \xNN, the byte they stand for.
+ */
+static char *
+log_shown(const char *s)
+{
+	const unsigned char	*p;
+	char			*esc, *out, *o;
+
+	esc = utf8_valid(s) ? xstrdup(s) : utf8_escape(s);
+	if (strstr(esc, "\xee\xbe") == NULL && strstr(esc, "\xee\xbf") == NULL)
+		return (esc);
+	o = out = xmalloc(strlen(esc) * 2 + 1);
+	for (p = (const unsigned char *)esc; *p != '\0'; p++) {
+		if (p[0] == 0xee && (p[1] == 0xbe || p[1] == 0xbf) &&
+		    (p[2] & 0xc0) == 0x80) {
+			/* U+EF80 + b, in UTF-8: EE (BE|BF) (80..BF) */
+			o += snprintf(o, 5, "\\x%02x", 0x80 + ((p[1] & 1) << 6) +
+			    (p[2] & 0x3f));
+			p += 2;
+		} else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	free(esc);
+	return (out);
 }
 
 static const char *const log_names[] = { "error", "warning", "info", "debug" };
@@ -90,11 +132,10 @@ static void
 log_json_string(char *buf, size_t size, size_t *off, const char *s)
 {
 	const unsigned char	*p;
-	char			*shown = NULL;
+	char			*shown;
 	size_t			 start = *off;
 
-	if (!utf8_valid(s))
-		s = shown = utf8_escape(s);
+	s = shown = log_shown(s);
 	for (p = (const unsigned char *)s; *p != '\0' && *off + 8 < size; p++) {
 		if (*p == '"' || *p == '\\')
 			*off += snprintf(buf + *off, size - *off, "\\%c", *p);
@@ -118,7 +159,7 @@ log_json_string(char *buf, size_t size, size_t *off, const char *s)
 static void
 log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
-	char		 msg[4096], line[8192], stamp[64];
+	char		 msg[4096], line[8192], stamp[64], *shown;
 	struct timespec	 ts;
 	struct tm	 tm;
 	size_t		 off;
@@ -150,6 +191,15 @@ log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
 			    "\",\"key\":\"");
 			log_json_string(line, sizeof line - 40, &off,
 			    log_ctx_key);
+			if (log_ctx_recipe != NULL) {
+				off += snprintf(line + off, sizeof line - off,
+				    "\",\"recipe\":\"");
+				log_json_string(line, sizeof line - 40, &off,
+				    log_ctx_recipe);
+			}
+			if (log_ctx_class != NULL)
+				off += snprintf(line + off, sizeof line - off,
+				    "\",\"error_class\":\"%s", log_ctx_class);
 			off += snprintf(line + off, sizeof line - off,
 			    "\",\"job\":%lld", log_ctx_job);
 			off += snprintf(line + off, sizeof line - off, "}\n");
@@ -157,8 +207,10 @@ log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
 			off += snprintf(line + off, sizeof line - off,
 			    "\"}\n");
 	} else {
+		shown = log_shown(msg);
 		off = snprintf(line, sizeof line, "%s.%03ldZ %s: %s\n", stamp,
-		    ts.tv_nsec / 1000000, log_names[level], msg);
+		    ts.tv_nsec / 1000000, log_names[level], shown);
+		free(shown);
 	}
 	if (off >= sizeof line) {
 		off = sizeof line - 1;

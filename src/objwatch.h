@@ -73,7 +73,9 @@ enum log_level {
 };
 void	 log_init(enum log_level, int json);
 int	 log_open(const char *path);
-void	 log_context(const char *source, const char *key, long long job);
+void	 log_context(const char *source, const char *key, const char *recipe,
+	     long long job);
+void	 log_context_class(const char *);
 void	 log_warn(const char *, ...) PRINTFLIKE(1, 2);
 void	 log_warnx(const char *, ...) PRINTFLIKE(1, 2);
 void	 log_info(const char *, ...) PRINTFLIKE(1, 2);

@@ -915,10 +915,13 @@ dir_forget(struct dir_watcher *dw, const struct source *src,
 			    src->name, outputs.v[i]);
 		free(path);
 	}
-	if (n > 0)
-		log_info("source '%s': %d objects deleted (%s%s)%s%zu outputs "
+	if (n > 0 && remove)
+		log_info("source '%s': %d objects deleted (%s%s), %zu outputs "
 		    "removed", src->name, n, what->v[0],
-		    what->n > 1 ? ", ..." : "", remove ? ", " : "", removed);
+		    what->n > 1 ? ", ..." : "", removed);
+	else if (n > 0)
+		log_info("source '%s': %d objects deleted (%s%s)", src->name,
+		    n, what->v[0], what->n > 1 ? ", ..." : "");
 	strv_clear(&outputs);
 }
 

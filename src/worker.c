@@ -126,7 +126,7 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	struct template_vars	 vars;
 	void			*data = NULL;
 	size_t			 len = 0;
-	char			*location = NULL, *cause;
+	char			*location = NULL, *cause, next[96];
 	const char		*outcome = NULL;
 	double			 t0 = now_monotonic();
 
@@ -175,6 +175,9 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 			free(cause);
 			goto out;
 		}
+		log_info("job %" PRId64 " ('%s', recipe '%s') done: info "
+		    "recorded (%.0f ms)", job->id, job->key, job->recipe,
+		    (now_monotonic() - t0) * 1000);
 		outcome = "done";
 		goto out;
 	}
@@ -212,27 +215,38 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		free(cause);
 		goto out;
 	}
-	log_debug("job %" PRId64 ": '%s' -> '%s' (%dx%d, %zu bytes, %.0f ms)",
-	    job->id, job->key, location, ij.width, ij.height, ij.outlen,
-	    (now_monotonic() - t0) * 1000);
+	log_info("job %" PRId64 " ('%s', recipe '%s') done: '%s' (%dx%d, %zu "
+	    "bytes, %.0f ms)", job->id, job->key, job->recipe, location,
+	    ij.width, ij.height, ij.outlen, (now_monotonic() - t0) * 1000);
 	outcome = "done";
 	metrics_count("objwatch_output_bytes_total", ij.outlen, "recipe",
 	    job->recipe, NULL, NULL);
 	goto out;
 
 failed:
-	log_warnx("job %" PRId64 " ('%s', recipe '%s') %s: %s: %s",
-	    job->id, job->key, job->recipe, err.transient == JOB_WAIT ?
-	    "waits (not counted as an attempt)" : "failed",
-	    error_class_name(err.cls), err.msg);
-	if (err.transient == JOB_WAIT)
+	/* what happens next, in the words a reader of the log needs */
+	if (err.transient == JOB_WAIT) {
 		outcome = "wait";
-	else if (!err.transient)
+		snprintf(next, sizeof next, "waits (not counted as an "
+		    "attempt)");
+	} else if (!err.transient) {
 		outcome = "failed";
-	else if (job->attempts >= job->max_attempts)
+		snprintf(next, sizeof next, "failed (not retried: objwatch "
+		    "retry requeues it)");
+	} else if (job->attempts >= job->max_attempts) {
 		outcome = "dead";
-	else
+		snprintf(next, sizeof next, "failed, and is dead after %d "
+		    "attempts", job->attempts);
+	} else {
 		outcome = "retry";
+		snprintf(next, sizeof next, "failed (attempt %d of %d; "
+		    "retried after a backoff)", job->attempts,
+		    job->max_attempts);
+	}
+	log_context_class(error_class_name(err.cls));
+	log_warnx("job %" PRId64 " ('%s', recipe '%s') %s: %s: %s", job->id,
+	    job->key, job->recipe, next, error_class_name(err.cls), err.msg);
+	log_context_class(NULL);
 	while (queue_fail(w->conn, w->name, job, &err, &cause) != 0) {
 		if (worker_reconnect(w, cause) == 0) {
 			free(cause);
@@ -311,11 +325,11 @@ worker_main(void *arg)
 			continue;
 		}
 		if (got) {
-			log_context(job.source, job.key, job.id);
+			log_context(job.source, job.key, job.recipe, job.id);
 			health_worker(0, 1);
 			worker_run_job(w, &job);
 			health_worker(0, -1);
-			log_context(NULL, NULL, 0);
+			log_context(NULL, NULL, NULL, 0);
 			claimed_job_clear(&job);
 			continue;
 		}

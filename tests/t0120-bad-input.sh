@@ -53,7 +53,7 @@ ow_alive; ok $? "the daemon is still running"
 cp "$T/good.png" "$T/in/later.png"
 wait_for_sql "SELECT state FROM objwatch.results WHERE key = 'later.png'" done
 ok $? "and processes the next file"
-like "$(cat "$OW_LOG")" "job [0-9]+ \('truncated.jpg', recipe 'thumbs'\) failed: decode: 'truncated.jpg' is truncated" \
+like "$(cat "$OW_LOG")" "job [0-9]+ \('truncated.jpg', recipe 'thumbs'\) failed \(not retried: objwatch retry requeues it\): decode: 'truncated.jpg' is truncated" \
     "the failure is logged with the job, key and recipe"
 ow_stop
 ok $? "it stops cleanly"

@@ -36,10 +36,10 @@ while IFS= read -r l; do
 	sql "SELECT \$j\$$l\$j\$::json" >/dev/null 2>&1 || bad=$((bad + 1))
 done < "$T/log.json"
 is "$bad" 0 "every line is one JSON object"
-failed=$(grep '"level":"warning"' "$T/log.json" | grep 'failed: decode' | head -1)
-is "$(sql "SELECT j->>'source', j->>'key', (j->>'job')::int > 0
-	FROM (SELECT \$j\$$failed\$j\$::json AS j) x")" "photos|say \"cheese\"
-\\now.jpg|t" "a job's line carries its source, key (escaped) and job id"
+failed=$(grep '"level":"warning"' "$T/log.json" | grep 'failed (not retried' | head -1)
+is "$(sql "SELECT j->>'source', j->>'key', j->>'recipe', j->>'error_class',
+	(j->>'job')::int > 0 FROM (SELECT \$j\$$failed\$j\$::json AS j) x")" "photos|say \"cheese\"
+\\now.jpg|thumbs|decode|t" "a job's failure carries its source, key (escaped), recipe, error class and job id"
 like "$failed" '"time":"[0-9-]{10}T[0-9:.]{12}Z"' "with a UTC time in ms"
 like "$failed" '"message":"job [0-9]+ \(' "and the message"
 start=$(grep 'start-up scan' "$T/log.json")

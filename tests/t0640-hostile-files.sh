@@ -7,7 +7,7 @@
 # correct output inside its output root; nothing is written outside it; the
 # daemon stays up and its memory bounded.
 . "$SRCDIR/tests/lib.sh"
-plan 12
+plan 13
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out" "$T/x"
@@ -98,6 +98,8 @@ is "$(sql "SELECT output FROM objwatch.results
 is "$(image_size "$T/out/$(printf 'latin1-caf\351.jpg')") $(ls "$T/out" |
     LC_ALL=C grep -c "$(printf '\356\277\251')")" "100x75 0" \
     "its output file is named with the input's own bytes, not the key's"
+is "$(grep -c "('latin1-caf\\\\xe9.jpg', recipe '[a-z]*') done" "$OW_LOG")" 1 \
+    "the log shows its name's stray byte as \\xe9"
 rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$OW_PID/status")
 diag "RSS $rss0 kB before, $rss1 kB after"
 ow_alive && [ "$rss1" -lt 400000 ]
