@@ -645,18 +645,26 @@ _lib_free_ports() {
 		next();' "$1"
 }
 
-# rgw_start [--ssl] [BUCKET...]: start RGW on free ports with the buckets
-# made. Sets and exports RGW_ENDPOINT (127.0.0.1:PORT), RGW_ACCESS_KEY,
-# RGW_SECRET_KEY, RGW_DNS_NAME (virtual-host style is BUCKET.$RGW_DNS_NAME)
-# and RGW_CEPH_CONF (radosgw-admin -c); with --ssl also RGW_SSL_ENDPOINT
-# and RGW_CA_FILE, the CA that signed its certificate. 1 on failure, with
-# the log: a test should bail then, as without ceph installed.
+# rgw_start [--ssl] [--sts] [BUCKET...]: start RGW on free ports with the
+# buckets made. Sets and exports RGW_ENDPOINT (127.0.0.1:PORT),
+# RGW_ACCESS_KEY, RGW_SECRET_KEY, RGW_DNS_NAME (virtual-host style is
+# BUCKET.$RGW_DNS_NAME) and RGW_CEPH_CONF (radosgw-admin -c); with --ssl
+# also RGW_SSL_ENDPOINT and RGW_CA_FILE, the CA that signed its
+# certificate; with --sts, RGW serves STS too and RGW_ROLE_ARN names a role
+# allowed s3:* that the keys may assume (`rgw assume-role`; sessions as
+# short as 1 s). 1 on failure, with the log: a test should bail then, as
+# without ceph installed.
 rgw_start() {
 	_lib_rgw_ssl=
-	if [ "${1:-}" = --ssl ]; then
-		_lib_rgw_ssl=1
+	_lib_rgw_sts=
+	while :; do
+		case ${1:-} in
+		--ssl) _lib_rgw_ssl=1 ;;
+		--sts) _lib_rgw_sts=--sts ;;
+		*) break ;;
+		esac
 		shift
-	fi
+	done
 	command -v radosgw >/dev/null 2>&1 || {
 		diag "radosgw not found: install ceph-mon ceph-osd radosgw ceph-common (tools/deps.sh)"
 		return 1
@@ -674,8 +682,8 @@ rgw_start() {
 		[ -z "$_lib_rgw_ssl" ] ||
 			_lib_rgw_sslport=$(echo "$_lib_rgw_ports" | sed -n 2p)
 		echo "--- rgw.sh start (try $_lib_rgw_try)" >>"$RGW_LOG"
-		sh "$SRCDIR/tests/rgw.sh" start "$RGW_DIR" "$_lib_rgw_port" \
-			$_lib_rgw_sslport >"$T/rgw.env" 2>>"$RGW_LOG" </dev/null
+		sh "$SRCDIR/tests/rgw.sh" start $_lib_rgw_sts "$RGW_DIR" \
+			"$_lib_rgw_port" $_lib_rgw_sslport >"$T/rgw.env" 2>>"$RGW_LOG" </dev/null
 		_lib_rgw_st=$?
 		[ "$_lib_rgw_st" -eq 0 ] && break
 		# 2: a port was taken in the meantime; anything else is broken.
@@ -692,6 +700,7 @@ rgw_start() {
 	eval "$(grep -E '^RGW_[A-Z_]+=[^ ]*$' "$T/rgw.env")"
 	export RGW_ENDPOINT RGW_ACCESS_KEY RGW_SECRET_KEY RGW_DNS_NAME RGW_CEPH_CONF
 	[ -z "$_lib_rgw_ssl" ] || export RGW_SSL_ENDPOINT RGW_CA_FILE
+	[ -z "$_lib_rgw_sts" ] || export RGW_ROLE_ARN
 	for _lib_b in "$@"; do
 		rgw mb "$_lib_b" || return 1
 	done
@@ -726,7 +735,9 @@ rgw_start_gateway() {
 # rgw [--ssl] [--virtual] COMMAND ARGS...: tests/s3cli.js (see s3) on the
 # running RGW with its keys; --ssl over https, trusting $RGW_CA_FILE only;
 # --virtual with the bucket in the Host name (BUCKET.$RGW_DNS_NAME). Set
-# RGW_SECRET_KEY or RGW_CA_FILE in a subshell to try wrong ones.
+# RGW_SECRET_KEY or RGW_CA_FILE in a subshell to try wrong ones; set
+# RGW_ACCESS_KEY, RGW_SECRET_KEY and RGW_SESSION_TOKEN to use temporary
+# credentials (sent as x-amz-security-token).
 rgw() {
 	_lib_rgw_ep=${RGW_ENDPOINT:?call rgw_start first}
 	_lib_rgw_https=
@@ -742,6 +753,7 @@ rgw() {
 		shift
 	done
 	S3_ACCESS_KEY=$RGW_ACCESS_KEY S3_SECRET_KEY=$RGW_SECRET_KEY \
+	S3_SESSION_TOKEN=${RGW_SESSION_TOKEN-} \
 	S3_HTTPS=$_lib_rgw_https S3_CA_FILE=${_lib_rgw_https:+${RGW_CA_FILE-}} \
 	S3_VIRTUAL=$_lib_rgw_virtual S3_VHOST_DOMAIN=$RGW_DNS_NAME \
 		node "$SRCDIR/tests/s3cli.js" "$_lib_rgw_ep" "$@"

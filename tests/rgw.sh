@@ -3,7 +3,8 @@
 # throwaway single-host cluster (one monitor, one in-memory OSD, no mgr, no
 # cephx) with every bit of state, log, socket and PID under DIR.
 #
-#	rgw.sh start DIR PORT [SSLPORT]	make the cluster, start everything
+#	rgw.sh start [--sts] DIR PORT [SSLPORT]
+#					make the cluster, start everything
 #	rgw.sh stop DIR			stop everything (DIR and its logs stay)
 #	rgw.sh stop-gateway DIR		stop radosgw only: the endpoint goes
 #					away, the objects stay in the OSD
@@ -22,6 +23,13 @@
 # CA made for this cluster:
 #	RGW_SSL_ENDPOINT=127.0.0.1:SSLPORT
 #	RGW_CA_FILE=DIR/tls/ca.crt
+# With --sts, radosgw also serves STS (AssumeRole, POST / signed with
+# service sts, on the same endpoints) and takes the temporary credentials
+# it hands out with their x-amz-security-token; sessions may be as short
+# as 1 s (rgw sts min session duration; 900 by default), so that a test can
+# see them expire. The role it makes may be assumed by the user above and
+# allows s3:* on every bucket:
+#	RGW_ROLE_ARN=arn:aws:iam:::role/objwatch-s3
 # Progress and errors go to stderr. Exit status 2 means a port was taken
 # (another one may work), 1 any other failure.
 #
@@ -35,6 +43,14 @@
 #    object's request; when the endpoint is down the request still succeeds
 #    and the event is lost (logged, with the URL's password).
 #  - A multi-object delete in a bucket with a notification aborts radosgw.
+#  - With --sts, every refusal of keys is 403 AccessDenied with an empty
+#    Message: the keys of an expired session (no ExpiredToken; only
+#    radosgw's log says "ERROR: Token expired"), a session's keys without
+#    their x-amz-security-token or with another session's, the user's own
+#    keys with any token, and even an access key nobody has
+#    (InvalidAccessKeyId without --sts). AssumeRole refuses
+#    a DurationSeconds under 1 or over the role's 3600 with 400
+#    InvalidArgument, and an unknown role with 404 NoSuchEntity.
 #
 # No systemd, nothing read from or written to /etc/ceph or /var/*/ceph:
 # every command gets -c DIR/ceph.conf, which points every path into DIR.
@@ -43,16 +59,24 @@
 set -u
 
 usage() {
-	echo "usage: rgw.sh start DIR PORT [SSLPORT] | stop DIR |" \
+	echo "usage: rgw.sh start [--sts] DIR PORT [SSLPORT] | stop DIR |" \
 		"stop-gateway DIR | start-gateway DIR" >&2
 	exit 1
 }
 [ $# -ge 2 ] || usage
 CMD=$1
+STS=
+if [ "$CMD" = start ] && [ "$2" = --sts ]; then
+	STS=1
+	shift
+fi
 DIR=$2
 # Fixed credentials: this is a test fixture, not a deployment.
 ACCESS_KEY=OBJWATCHTESTKEY00001
 SECRET_KEY=objwatch-test-secret-0123456789abcdefghij
+# --sts: the key that encrypts session tokens (16 characters), and the role.
+STS_KEY=objwatchstskey16
+ROLE=objwatch-s3
 # Seconds for each wait: a loaded CI machine can be slow, but a daemon that
 # is not up after this has failed.
 TIMEOUT=${RGW_TIMEOUT:-60}
@@ -306,6 +330,15 @@ cmd_start() {
 		# multi-object delete in a bucket with a notification topic: delete
 		# those objects one DELETE at a time.
 	EOF
+	if [ -n "$STS" ]; then
+		cat >>"$DIR/ceph.conf" <<-EOF
+			# --sts: AssumeRole, and S3 requests with a session token.
+			rgw sts key = $STS_KEY
+			rgw s3 auth use sts = true
+			# Sessions as short as 1 s, so that a test sees one expire.
+			rgw sts min session duration = 1
+		EOF
+	fi
 	: >"$DIR/keyring"
 
 	# Monitor: its store from a one-entry monmap, then run it.
@@ -337,6 +370,9 @@ cmd_start() {
 		--uid=objwatch --display-name=objwatch \
 		--access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" \
 		>"$DIR/log/user.out" 2>&1 || broke "radosgw-admin user create failed"
+	if [ -n "$STS" ]; then
+		make_role || broke "cannot make role $ROLE"
+	fi
 	say "up in $(since) s (pids: mon $(cat "$DIR/run/mon.pid")," \
 		"osd $(cat "$DIR/run/osd.pid"), rgw $(cat "$DIR/run/rgw.pid"))"
 
@@ -349,6 +385,19 @@ cmd_start() {
 		echo "RGW_SSL_ENDPOINT=127.0.0.1:$SSLPORT"
 		echo "RGW_CA_FILE=$DIR/tls/ca.crt"
 	fi
+	[ -z "$STS" ] || echo "RGW_ROLE_ARN=arn:aws:iam:::role/$ROLE"
+}
+
+# make_role: the role of --sts, which the user may assume (its trust
+# policy) and which may do anything in S3 (its permission policy).
+make_role() {
+	timeout 60 radosgw-admin -c "$DIR/ceph.conf" -n client.rgw role create \
+		--role-name="$ROLE" --assume-role-policy-doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/objwatch"]},"Action":["sts:AssumeRole"]}]}' \
+		>"$DIR/log/role.out" 2>&1 &&
+	timeout 60 radosgw-admin -c "$DIR/ceph.conf" -n client.rgw role-policy put \
+		--role-name="$ROLE" --policy-name=s3-all \
+		--policy-doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}' \
+		>>"$DIR/log/role.out" 2>&1
 }
 
 osd_up() {

@@ -18,6 +18,12 @@
 //	                                              RGW), prints the TopicArn
 //	node s3cli.js ENDPOINT notify BUCKET TOPIC_ARN ID EVENT...
 //	                                              PutBucketNotificationConfiguration
+//	node s3cli.js ENDPOINT assume-role ROLE_ARN SESSION_NAME SECONDS
+//	                                              STS AssumeRole (Ceph RGW with
+//	                                              STS on), prints for eval:
+//	                                              AWS_ACCESS_KEY_ID='...'
+//	                                              AWS_SECRET_ACCESS_KEY='...'
+//	                                              AWS_SESSION_TOKEN='...'
 //
 // ENDPOINT is host:port. Keys S3RVER/S3RVER unless S3_ACCESS_KEY and
 // S3_SECRET_KEY are set; S3_REGION is us-east-1 unless set. S3_HTTPS=1
@@ -26,7 +32,8 @@
 // set) instead of the path, still connecting to ENDPOINT: glibc does not
 // resolve BUCKET.localhost, so the name is never looked up. With
 // S3_META_SOURCE set, put adds it as x-amz-meta-objwatch-source (an object
-// that claims to be an output).
+// that claims to be an output). With S3_SESSION_TOKEN set, every request
+// sends it as x-amz-security-token, signed (temporary credentials).
 //
 // A request the server refuses exits 1 with "s3cli: WHAT: HTTP STATUS
 // CODE" on stderr, CODE being the <Code> of its error body.
@@ -46,6 +53,7 @@ const virtual = process.env.S3_VIRTUAL === '1';
 const vhostDomain = process.env.S3_VHOST_DOMAIN || 'localhost';
 const ca = process.env.S3_CA_FILE ? fs.readFileSync(process.env.S3_CA_FILE) :
     undefined;
+const token = process.env.S3_SESSION_TOKEN || '';
 
 function encode(s) {
 	return encodeURIComponent(s).replace(/[!'()*]/g,
@@ -91,7 +99,7 @@ function request(method, bucket, key, query, body, headers, opts) {
 		host: hostHeader,
 		'x-amz-date': now,
 		'x-amz-content-sha256': payload,
-	}, headers || {});
+	}, token ? { 'x-amz-security-token': token } : {}, headers || {});
 	if (body !== null)
 		h['content-length'] = String(body.length);
 	const names = Object.keys(h).map((n) => n.toLowerCase()).sort();
@@ -257,9 +265,36 @@ async function main() {
 		check(await request('PUT', bucket, null, { notification: null },
 		    Buffer.from(body), { 'content-type': 'application/xml' },
 		    { signBody: true }), `notify ${bucket}`);
+	} else if (cmd === 'assume-role') {
+		// STS's AssumeRole, as RGW serves it on the S3 endpoint: a form
+		// POST to /, signed with service sts, the body hashed in.
+		const [arn, session, seconds] = args;
+		const form = [['Action', 'AssumeRole'], ['Version', '2011-06-15'],
+		    ['RoleArn', arn], ['RoleSessionName', session],
+		    ['DurationSeconds', seconds]]
+		    .map(([k, v]) => encode(k) + '=' + encode(v)).join('&');
+		const res = check(await request('POST', null, null, {},
+		    Buffer.from(form), { 'content-type':
+		    'application/x-www-form-urlencoded; charset=utf-8' },
+		    { service: 'sts', signBody: true }), `assume-role ${arn}`);
+		const body = res.body.toString();
+		const out = [];
+		for (const [el, name] of [['AccessKeyId', 'AWS_ACCESS_KEY_ID'],
+		    ['SecretAccessKey', 'AWS_SECRET_ACCESS_KEY'],
+		    ['SessionToken', 'AWS_SESSION_TOKEN']]) {
+			const m = new RegExp(`<Credentials>.*<${el}>(.*?)</${el}>`,
+			    's').exec(body);
+			if (!m || /'/.test(unxml(m[1]))) {
+				process.stderr.write(`s3cli: assume-role ${arn}: ` +
+				    `no ${el} in the answer\n`);
+				process.exit(1);
+			}
+			out.push(`${name}='${unxml(m[1])}'`);
+		}
+		console.log(out.join('\n'));
 	} else {
 		process.stderr.write('usage: s3cli.js ENDPOINT put|putdir|get|' +
-		    'head|ls|rm|mb|rb|topic|notify ...\n');
+		    'head|ls|rm|mb|rb|topic|notify|assume-role ...\n');
 		process.exit(2);
 	}
 }
