@@ -10,7 +10,8 @@ packages="build-essential autoconf automake libtool pkg-config
 	libvips-dev libvips-tools libinotifytools0-dev libs3-dev libinih-dev
 	libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev libxml2-dev
 	postgresql postgresql-client inotify-tools imagemagick valgrind groff-base
-	ceph-mon ceph-osd radosgw ceph-common openssl curl faketime"
+	ceph-mon ceph-osd radosgw ceph-common openssl curl faketime
+	debhelper dpkg-dev lintian systemd bash-completion zsh logrotate"
 
 # A Node.js from elsewhere (NodeSource) ships its own npm and conflicts with
 # Debian's: ask for Debian's pair only when there is no node at all.
