@@ -547,7 +547,19 @@ s3_error_explain(const struct source *via, const char *bucket,
 	else if (scode != NULL && strcmp(scode, "InvalidToken") == 0)
 		xasprintf(&out, "cannot %s: %s: the server does not take the "
 		    "session_token of source '%s'", what, detail, via->name);
-	else if (scode != NULL && strcmp(scode, "AccessDenied") == 0)
+	else if (scode != NULL && strcmp(scode, "AccessDenied") == 0 &&
+	    via->session_token_value != NULL) {
+		/*
+		 * Ceph RGW refuses an expired session token so, not with
+		 * ExpiredToken; temporary credentials expire by design.
+		 */
+		*how = JOB_WAIT;
+		xasprintf(&out, "cannot %s: %s: the session token of source "
+		    "'%s' may have expired (or its keys are not allowed to): "
+		    "get new credentials, set access_key, secret_key and "
+		    "session_token, and reload (SIGHUP); waiting for them",
+		    what, detail, via->name);
+	} else if (scode != NULL && strcmp(scode, "AccessDenied") == 0)
 		xasprintf(&out, "cannot %s: %s: the keys of source '%s' are "
 		    "not allowed to: check the user's or bucket's policy",
 		    what, detail, via->name);

@@ -171,7 +171,7 @@ wait_for_sql "SELECT state || ' run_after ' || (run_after IS NOT NULL)::text ||
 ok $? "the job waits: tried again later, its attempt given back" || ow_log
 wait_for_sql "SELECT error FROM objwatch.jobs WHERE id = $JOB
 	AND state = 'failed'" \
-    "cannot get 'c 3.jpg' in bucket 'photos': 403 AccessDenied: the session token of source 'photos' has expired: get new credentials, set access_key, secret_key and session_token, and reload (SIGHUP); waiting for them" 10
+    "cannot get 'c 3.jpg' in bucket 'photos': 403 AccessDenied: the session token of source 'photos' may have expired (or its keys are not allowed to): get new credentials, set access_key, secret_key and session_token, and reload (SIGHUP); waiting for them" 10
 ok $? "the error gives RGW's answer and says to get new credentials and reload"
 is "$(rgw ls thumbs | grep -c '^c 3')" 0 "nothing was written with the expired keys"
 

@@ -37,7 +37,7 @@ check(long code, const char *body, const char *region, int object,
 int
 main(void)
 {
-	plan(26);
+	plan(30);
 	src.name = "uploads";
 	src.endpoint = "s3.example";
 	src.region = "us-east-1";
@@ -119,6 +119,19 @@ main(void)
 	    "403 Forbidden (the answer gave no reason; `objwatch check "
 	    "--connect` shows the server's): check the keys of source "
 	    "'uploads'", JOB_PERMANENT, "a 403 without a body (a HEAD)");
+	src.session_token_value = "FQoGZXIvYXdzEXAMPLE";
+	check(403, ERR("AccessDenied", "", ""), NULL, 1, "cannot get 'a.jpg' "
+	    "in bucket 'photos': 403 AccessDenied: the session token of "
+	    "source 'uploads' may have expired (or its keys are not allowed "
+	    "to): get new credentials, set access_key, secret_key and "
+	    "session_token, and reload (SIGHUP); waiting for them", JOB_WAIT,
+	    "AccessDenied with temporary credentials (RGW's expired token)");
+	src.session_token_value = NULL;
+	check(403, ERR("AccessDenied", "Access Denied", ""), NULL, 0,
+	    "cannot list bucket 'photos' on s3.example: 403 AccessDenied: "
+	    "Access Denied: the keys of source 'uploads' are not allowed to: "
+	    "check the user's or bucket's policy", JOB_PERMANENT,
+	    "AccessDenied with long-lived keys");
 	src.signature = S3_SIGNATURE_V2;
 	check(403, ERR("SignatureDoesNotMatch", "", ""), NULL, 0,
 	    "cannot list bucket 'photos' on s3.example: 403 "
