@@ -27,6 +27,7 @@ daemon_start_parts(struct daemon *d, const struct config *conf,
 	d->stop = 0;
 	*cause = NULL;
 	health_reset(conf);
+	metrics_zero(conf);
 	d->dirs = dir_watcher_start(conf, &d->stop, cause);
 	if (d->dirs == NULL && *cause != NULL)
 		return (-1);

@@ -723,7 +723,7 @@ cmd_scan(int argc, char **argv)
 		fatalx("%s", cause);
 	}
 	rc = scan_run(conf, &scan_stop, &cause);
-	if (rc != 0) {
+	if (rc != 0 && rc != SCAN_FAILED) {
 		fprintf(stderr, "objwatch: %s\n", cause);
 		free(cause);
 	}

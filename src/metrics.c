@@ -12,11 +12,15 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <vips/vips.h>
 
@@ -26,7 +30,7 @@
 #define METRICS_MAX	512
 
 static const double	 metrics_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1,
-    0.25, 0.5, 1, 2.5, 5, 10, 30 };
+    0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800 };
 #define NBUCKETS	(sizeof metrics_buckets / sizeof metrics_buckets[0])
 
 enum series_kind {
@@ -89,7 +93,117 @@ static const struct {
 	  "Memory libvips tracks now." },
 	{ "objwatch_vips_memory_highwater_bytes", "gauge",
 	  "The most memory libvips has tracked." },
+	{ "objwatch_queue_wait_seconds", "histogram",
+	  "Time a job was ready before a worker took it, by recipe." },
+	{ "objwatch_end_to_end_seconds", "histogram",
+	  "Time from an object being seen to its job done, by recipe." },
+	{ "objwatch_build_info", "gauge",
+	  "1, labelled with the version of objwatch and of libvips." },
+	{ "process_resident_memory_bytes", "gauge",
+	  "Resident memory size in bytes." },
+	{ "process_virtual_memory_bytes", "gauge",
+	  "Virtual memory size in bytes." },
+	{ "process_open_fds", "gauge",
+	  "Number of open file descriptors." },
+	{ "process_max_fds", "gauge",
+	  "Maximum number of open file descriptors." },
+	{ "process_cpu_seconds_total", "counter",
+	  "Total user and system CPU time spent in seconds." },
+	{ "process_start_time_seconds", "gauge",
+	  "Start time of the process since the epoch, in seconds." },
+	{ "process_threads", "gauge",
+	  "Number of threads." },
 };
+
+/*
+ * The process_* series Prometheus clients export, from /proc/self: CPU
+ * time, memory, threads, start time, file descriptors.
+ */
+static void
+metrics_process(void)
+{
+	struct rlimit	 rl;
+	struct dirent	*de;
+	DIR		*d;
+	FILE		*f;
+	char		 buf[1024], *p;
+	unsigned long	 utime, stime, vsize;
+	unsigned long long start, btime = 0;
+	long		 rss, threads, ticks = sysconf(_SC_CLK_TCK);
+	int		 fds = 0;
+
+	if ((f = fopen("/proc/self/stat", "re")) != NULL) {
+		if (fgets(buf, sizeof buf, f) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+		    "%lu %lu %*d %*d %*d %*d %ld %*d %llu %lu %ld", &utime,
+		    &stime, &threads, &start, &vsize, &rss) == 6) {
+			metrics_set("process_cpu_seconds_total",
+			    (double)(utime + stime) / ticks, NULL, NULL);
+			metrics_set("process_threads", threads, NULL, NULL);
+			metrics_set("process_virtual_memory_bytes", vsize, NULL,
+			    NULL);
+			metrics_set("process_resident_memory_bytes",
+			    (double)rss * sysconf(_SC_PAGESIZE), NULL, NULL);
+		}
+		fclose(f);
+	}
+	if ((f = fopen("/proc/stat", "re")) != NULL) {
+		while (fgets(buf, sizeof buf, f) != NULL)
+			if (sscanf(buf, "btime %llu", &btime) == 1)
+				break;
+		fclose(f);
+		if (btime != 0)
+			metrics_set("process_start_time_seconds", btime +
+			    (double)start / ticks, NULL, NULL);
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			fds += de->d_name[0] != '.';
+		closedir(d);
+		metrics_set("process_open_fds", fds - 1, NULL, NULL);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		metrics_set("process_max_fds", (double)rl.rlim_cur, NULL, NULL);
+}
+
+/*
+ * Make every counter of conf's sources and recipes exist at 0 from the
+ * start, so a rate() over them works before the first event.
+ */
+void
+metrics_zero(const struct config *conf)
+{
+	static const char *const outcomes[] = {
+		"done", "failed", "retry", "dead", "wait"
+	};
+	size_t	 i, j;
+
+	for (i = 0; i < conf->nrecipes; i++) {
+		for (j = 0; j < nitems(outcomes); j++)
+			metrics_count("objwatch_jobs_finished_total", 0,
+			    "recipe", conf->recipes[i]->name, "outcome",
+			    outcomes[j]);
+		metrics_count("objwatch_input_bytes_total", 0, "recipe",
+		    conf->recipes[i]->name, NULL, NULL);
+		metrics_count("objwatch_output_bytes_total", 0, "recipe",
+		    conf->recipes[i]->name, NULL, NULL);
+	}
+	for (i = 0; i < conf->nsources; i++) {
+		metrics_count("objwatch_events_total", 0, "source",
+		    conf->sources[i]->name, NULL, NULL);
+		metrics_count("objwatch_reconcile_runs_total", 0, "source",
+		    conf->sources[i]->name, NULL, NULL);
+		metrics_count("objwatch_jobs_queued_total", 0, "source",
+		    conf->sources[i]->name, NULL, NULL);
+	}
+	metrics_count("objwatch_watch_overflows_total", 0, NULL, NULL, NULL,
+	    NULL);
+	metrics_count("objwatch_db_reconnects_total", 0, NULL, NULL, NULL,
+	    NULL);
+	metrics_set_labels("objwatch_build_info", 1, "version",
+	    PACKAGE_VERSION, "libvips", vips_version_string());
+}
 
 /* The series name{labels}, created if new; called with the lock held. */
 static struct series *
@@ -161,6 +275,21 @@ metrics_count(const char *name, double v, const char *k1, const char *v1,
 	pthread_mutex_lock(&metrics_lock);
 	if ((s = metrics_find(name, labels, SERIES_COUNTER)) != NULL)
 		s->value += v;
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+/* Set a gauge with two labels. */
+void
+metrics_set_labels(const char *name, double v, const char *k1,
+    const char *v1, const char *k2, const char *v2)
+{
+	struct series	*s;
+	char		 labels[600];
+
+	metrics_labels(labels, sizeof labels, k1, v1, k2, v2);
+	pthread_mutex_lock(&metrics_lock);
+	if ((s = metrics_find(name, labels, SERIES_GAUGE)) != NULL)
+		s->value = v;
 	pthread_mutex_unlock(&metrics_lock);
 }
 
@@ -299,6 +428,7 @@ metrics_render(PGconn *conn)
 	size_t		 i, b;
 
 	metrics_from_db(conn);
+	metrics_process();
 	metrics_set("objwatch_vips_memory_bytes", (double)vips_tracked_get_mem(),
 	    NULL, NULL);
 	metrics_set("objwatch_vips_memory_highwater_bytes",

@@ -423,6 +423,8 @@ struct claimed_job {
 	int		 attempts;
 	int		 max_attempts;
 	int		 waits;		/* outages waited out so far */
+	double		 queued_s;	/* seconds it was ready before the claim */
+	double		 seen_s;	/* seconds since its object was seen */
 	int		 need_info;	/* the object has no info yet */
 	int64_t		 size;		/* as listed, -1 when unknown */
 	char		*info;		/* JSON recorded with the outcome */
@@ -657,6 +659,9 @@ int		 worker_process_bytes(const struct recipe *, const void *,
 /* metrics.c: counters, gauges and histograms for GET /metrics. */
 void	 metrics_count(const char *name, double, const char *k1,
 	     const char *v1, const char *k2, const char *v2);
+void	 metrics_set_labels(const char *name, double, const char *k1,
+	     const char *v1, const char *k2, const char *v2);
+void	 metrics_zero(const struct config *);
 void	 metrics_set(const char *name, double, const char *k1,
 	     const char *v1);
 double	 metrics_get(const char *name, const char *k1, const char *v1,
@@ -682,6 +687,7 @@ int	 daemon_start_workers(struct daemon *, const struct config *,
 	     char **cause);
 
 /* scan.c: objwatch scan, a backfill with progress. */
+#define SCAN_FAILED	1	/* drained, but some jobs failed or died */
 int	 scan_run(const struct config *, volatile sig_atomic_t *, char **);
 
 /* notify.c: telling systemd how `objwatch run` is doing (Type=notify). */

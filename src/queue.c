@@ -190,17 +190,19 @@ static const char claim_sql[] =
 	"    attempts = j.attempts + 1, locked_by = $1,"
 	"    run_after = now() + make_interval(secs => $2::float8),"
 	"    started_at = now()"
-	"FROM objwatch.objects o "
-	"WHERE o.id = j.object_id AND j.id IN ("
-	"  SELECT id FROM objwatch.jobs"
+	"FROM objwatch.objects o, ("
+	"  SELECT id, run_after AS ready FROM objwatch.jobs"
 	"  WHERE state IN ('queued', 'running', 'failed')"
 	"    AND run_after <= now() AND attempts < max_attempts"
 	"  ORDER BY run_after, id"
 	"  FOR UPDATE SKIP LOCKED LIMIT 1"
-	") "
+	") c "
+	"WHERE o.id = j.object_id AND j.id = c.id "
 	"RETURNING j.id, j.object_id, o.source, o.key, o.version, j.recipe,"
 	"    j.recipe_hash, j.attempts, j.max_attempts, o.info IS NULL,"
-	"    coalesce(o.size, -1), j.waits";
+	"    coalesce(o.size, -1), j.waits,"
+	"    extract(epoch FROM now() - c.ready)::float8,"
+	"    extract(epoch FROM now() - o.seen_at)::float8";
 
 /*
  * A running job whose lease ran out after its last attempt: its worker died
@@ -266,6 +268,8 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	job->need_info = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
 	job->size = strtoll(PQgetvalue(res, 0, 10), NULL, 10);
 	job->waits = atoi(PQgetvalue(res, 0, 11));
+	job->queued_s = strtod(PQgetvalue(res, 0, 12), NULL);
+	job->seen_s = strtod(PQgetvalue(res, 0, 13), NULL);
 	PQclear(res);
 	return (0);
 }

@@ -175,11 +175,14 @@ scan_run(const struct config *conf, volatile sig_atomic_t *stop,
 	}
 	if (tty)
 		fprintf(stderr, "\n");
-	if (rc == 0)
+	if (rc == 0) {
 		fprintf(stderr, "scan: %lld jobs finished in %.1f s, %lld "
 		    "failed%s\n", done, now_monotonic() - t0, failed,
 		    failed > 0 ? " (objwatch status shows why)" : "");
-	else
+		/* a script must be able to tell: no cause, just the status */
+		if (failed > 0)
+			rc = SCAN_FAILED;
+	} else
 		xasprintf(cause, "scan stopped with %lld jobs pending",
 		    pending);
 	daemon_stop(&d);

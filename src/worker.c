@@ -263,6 +263,11 @@ out:
 		    job->recipe, "outcome", outcome);
 		metrics_observe("objwatch_job_duration_seconds", job->recipe,
 		    now_monotonic() - t0);
+		metrics_observe("objwatch_queue_wait_seconds", job->recipe,
+		    job->queued_s);
+		if (strcmp(outcome, "done") == 0)
+			metrics_observe("objwatch_end_to_end_seconds",
+			    job->recipe, job->seen_s + now_monotonic() - t0);
 	}
 	if (len > 0)
 		metrics_count("objwatch_input_bytes_total", len, "recipe",

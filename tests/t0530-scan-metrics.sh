@@ -4,7 +4,7 @@
 # source leaves the others alone. GET /metrics and /healthz report what a
 # running daemon did.
 . "$SRCDIR/tests/lib.sh"
-plan 13
+plan 20
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/a" "$T/b" "$T/out"
@@ -35,7 +35,7 @@ done
 echo "oops" > "$T/a/broken.jpg"
 
 out=$("$OBJWATCH" -c "$T/ow.conf" scan alpha 2>&1)
-ok $? "objwatch scan alpha exits 0 once the backfill drains"
+is $? 1 "objwatch scan alpha exits 1 once the backfill drains, as a job failed"
 is "$(sql "SELECT source, state, count(*) FROM objwatch.results
 	GROUP BY 1, 2 ORDER BY 1, 2")" "alpha|done|30
 alpha|failed|1" "every file of alpha is processed; beta is left alone"
@@ -44,6 +44,7 @@ like "$out" "^scan: [0-9]+/31 done, [0-9.]+/s, ETA" \
 like "$out" "^scan: 31 jobs finished in [0-9.]+ s, 1 failed \(objwatch status shows why\)$" \
     "and a summary naming the failures"
 out=$("$OBJWATCH" -c "$T/ow.conf" scan 2>&1)
+is $? 0 "a scan whose jobs all end done exits 0"
 like "$out" "^scan: 5 jobs finished in" "a second scan of all sources does only beta's 5"
 "$OBJWATCH" -c "$T/ow.conf" scan nope > "$T/nope.out" 2>&1
 is "$?:$(cat "$T/nope.out")" "1:objwatch: no source 'nope' in '$T/ow.conf'" \
@@ -71,6 +72,17 @@ like "$m" '^objwatch_reconcile_runs_total\{source="beta"\} 1$' \
     "metrics: one start-up reconcile per source"
 like "$m" '^objwatch_queue_depth\{recipe="thumbs"\} 0$' \
     "metrics: the queue depth from the database"
+like "$m" '^objwatch_jobs_finished_total\{recipe="thumbs",outcome="dead"\} 0$' \
+    "metrics: counters exist at 0 before anything happens to them"
+like "$m" '^objwatch_queue_wait_seconds_count\{recipe="thumbs"\} 2$' \
+    "metrics: the queue wait, a histogram per recipe"
+like "$m" '^objwatch_end_to_end_seconds_count\{recipe="thumbs"\} 1$' \
+    "metrics: seen to done, for the job that was done"
+ver=$("$OBJWATCH" version | sed -n '1s/^objwatch //p')
+like "$m" "^objwatch_build_info\\{version=\"$ver\",libvips=\"[0-9.]+\"\\} 1\$" \
+    "metrics: objwatch_build_info with the versions"
+like "$m" '^process_open_fds [1-9][0-9]*$' "metrics: the process's open files"
+like "$m" '^process_resident_memory_bytes [1-9][0-9]*$' "and its memory"
 is "$(curl -s -o "$T/health.json" -w '%{http_code} ' "http://127.0.0.1:$PORT/healthz"
     health_summary "$T/health.json")" \
     '200 database=ok alpha=ok,ready beta=ok,ready workers=2/2 status=ok ready=true' \
