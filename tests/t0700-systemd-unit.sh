@@ -87,7 +87,8 @@ ow_start "$T/ow.conf"
 unset NOTIFY_SOCKET WATCHDOG_USEC PGOPTIONS
 OBJWATCH_WRAPPER=$wrapper
 wait_until 60 grep -q 'READY=1' "$T/notify.out"
-ok $? "READY=1 is sent" || { ow_log; _lib_diag_file "$T/notify.out"; }
+ok $? "READY=1 is sent" || { ow_log; _lib_diag_file "$T/notify.out"
+	_lib_diag_file "$T/state/pg/postgres.log"; }
 jobs=$("$OBJWATCH" -c "$T/ow.conf" db psql -XAtq -c \
 	"SELECT count(*) FROM objwatch.jobs" 2>&1)
 is "$jobs" 2 "by then the files there at start are queued"
