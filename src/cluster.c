@@ -1080,7 +1080,9 @@ cluster_write_conf(const struct cluster *c, char **cause)
 	*o = '\0';
 	xasprintf(&text, "# Written by objwatch before each start: changes "
 	    "here are lost.\nlisten_addresses = ''\nport = %s\n"
-	    "unix_socket_directories = '%s'\nunix_socket_permissions = 0700\n",
+	    "unix_socket_directories = '%s'\nunix_socket_permissions = 0700\n"
+	    "# no JIT: the service runs with MemoryDenyWriteExecute=\n"
+	    "jit = off\n",
 	    CLUSTER_PORT, value);
 	free(value);
 
