@@ -5,7 +5,9 @@
 # added. Exits 77 without the zsh/zpty module.
 zmodload zsh/zpty || exit 77
 zpty z zsh -f -i
-zpty -w z "fpath=(${(q)1} \$fpath); autoload -U compinit; compinit -u -D -d /dev/null"
+# -D: no dump file. Never -d /dev/null: compinit removes the file it is
+# given and writes a regular one in its place.
+zpty -w z "fpath=(${(q)1} \$fpath); autoload -U compinit; compinit -u -D -d ${(q)3}.zcompdump"
 zpty -w z 'compadd () {
 	if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then
 		builtin compadd "$@"
