@@ -30,7 +30,7 @@ EOF
 conf file file
 out=$("$OBJWATCH" check -c "$T/conf/file.conf" 2>&1)
 ok $(( $? != 1 )) "check: a path that is a file fails"
-is "$out" "$T/conf/file.conf:5: source 'photos': path '$T/conf/file' is not a folder" \
+is "$out" "$T/conf/file.conf:6: source 'photos': path '$T/conf/file' is not a folder" \
     "check: it says the path is not a folder"
 
 conf missing gone
@@ -42,11 +42,13 @@ like "$out" "source 'photos': path '$T/conf/gone': No such file or directory" \
 mkdir -m 700 "$T/conf/private"
 conf private private
 chmod 755 "$T/conf"
+# the outputs' folder is nobody's to write too: only the source is wrong
+chmod 1777 "$T/conf/out"
 if [ "$(id -u)" -eq 0 ] && runuser -u nobody -- "$OBJWATCH" version \
 	>/dev/null 2>&1; then
 	out=$(runuser -u nobody -- "$OBJWATCH" check -c "$T/conf/private.conf" 2>&1)
 	ok $(( $? != 1 )) "check: an unreadable path fails"
-	is "$out" "$T/conf/private.conf:5: source 'photos': path '$T/conf/private' is not readable: Permission denied" \
+	is "$out" "$T/conf/private.conf:6: source 'photos': path '$T/conf/private' is not readable: Permission denied" \
 	    "check: it says the path is not readable and why"
 elif [ "$(id -u)" -ne 0 ]; then
 	out=$("$OBJWATCH" check -c "$T/conf/private.conf" 2>&1)
