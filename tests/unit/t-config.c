@@ -289,8 +289,10 @@ main(void)
 	strv_clear(&errors);
 	conf = config_load("missing.conf", &errors);
 	got = errs(&errors);
-	is_str(got, "missing.conf: cannot open: No such file or directory",
-	    "a missing config file");
+	is_str(got, "missing.conf: cannot open: No such file or directory "
+	    "(start from the annotated sample, " PKGDATADIR "/samples/"
+	    "objwatch.conf, or give another file with -c FILE or "
+	    "OBJWATCH_CONFIG)", "a missing config file, and where to start");
 	free(got);
 	strv_clear(&errors);
 	unlink("c.conf");
