@@ -11,12 +11,34 @@
  * (IN_CLOSE_WRITE) or when it is renamed into place (IN_MOVED_TO). A file
  * that appears with IN_CREATE alone (a hard link: OpenSSH's sftp server
  * renames with link() and unlink()) goes to a small pending table and is
- * taken once its size, mtime and inode have not changed for the source's
- * `settle` time. Whatever the event, a file still open for writing is never
- * taken: a read lease (F_SETLEASE) cannot be placed on such a file, which
- * the kernel tells us without any writer's help; it waits in the pending
- * table until its writer closes it. The object version is size, mtime in
- * nanoseconds and inode, so a file rewritten in place is a new version.
+ * taken once its size, mtime, ctime and inode have not changed for the
+ * source's `settle` time. The object version is size, mtime in nanoseconds
+ * and inode, so a file rewritten in place is a new version.
+ *
+ * Writers. Whatever the event, and for every file a reconcile meets, some
+ * process may still have the file open for writing. What can tell, best
+ * first (dir_writing):
+ *
+ * - A read lease (F_SETLEASE). The kernel refuses one (EAGAIN) while any
+ *   process, of any user, in any namespace, has the file open for writing,
+ *   and grants it otherwise: a yes or no without any writer's help. It
+ *   needs the file's owner or CAP_LEASE (EACCES otherwise), and a file
+ *   system with leases (NFS has none: EINVAL).
+ * - The open files of processes (/proc/PID/fd, and fdinfo's flags). A
+ *   process's are readable by its own user or with CAP_SYS_PTRACE, so an
+ *   unprivileged objwatch sees its own user's writers only: a writer found
+ *   is a yes; none found is a no only when every process of the system
+ *   was seen (CAP_SYS_PTRACE, the initial PID namespace, no hidepid) on a
+ *   file system that takes leases (so no writer on another host), and the
+ *   file did not change while we looked.
+ * - Otherwise nothing can know, and time decides: a file closed after
+ *   writing (IN_CLOSE_WRITE) or renamed into place is taken, any other is
+ *   taken once still (size, mtime and ctime the same) for `settle`, by our
+ *   own look or by its ctime, which the kernel sets at every write. A
+ *   writer of another user pausing longer than `settle` is not seen. Which
+ *   of these applies to files of other users is said at start.
+ *
+ * A file with a writer waits in the pending table.
  *
  * Reconcile. At start, every `reconcile` period and after an inotify queue
  * overflow (one inotify instance serves every source, so an overflow
@@ -52,6 +74,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +93,12 @@
 #define DIR_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | \
     IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR)
 
+/* Capabilities (linux/capability.h), and the initial PID namespace. */
+#define DIR_CAP_SYS_PTRACE	19
+#define DIR_CAP_LEASE		28
+#define DIR_INIT_PID_NS		"pid:[4026531836]"
+#define DIR_OPEN_MAX		65536	/* files open for writing listed */
+
 /* Files waiting to be complete; more wait for the next reconcile. */
 #define DIR_PENDING_MAX	4096
 #define DIR_BATCH_MAX	512	/* files taken, enqueued in one statement */
@@ -87,8 +116,22 @@ struct dir_pending {
 	const struct source	*src;
 	int64_t			 size;
 	int64_t			 mtime_ns;
+	int64_t			 ctime_ns;
 	uint64_t		 inode;
 	double			 due;		/* look again then */
+};
+
+/* A file some process has open for writing, from /proc. */
+struct dir_open_file {
+	dev_t			 dev;
+	ino_t			 ino;
+};
+
+/* How a file's writers are told (dir_writing). */
+enum dir_writer {
+	DIR_WRITER_NONE,	/* no process has it open for writing */
+	DIR_WRITER_OPEN,	/* some process has */
+	DIR_WRITER_UNKNOWN	/* nothing here can tell */
 };
 
 /* A file in a folder being read. */
@@ -106,6 +149,21 @@ struct dir_watcher {
 	int			 ifd;		/* libinotifytools' fd, or -1 */
 	int			 rescan;	/* reconcile every source */
 	double			*next_reconcile; /* per conf->sources */
+	int			*said_nolease;	/* per conf->sources */
+
+	/*
+	 * The files open for writing in the processes /proc shows us, as a
+	 * sorted list taken at open_at. open_fresh is cleared before each
+	 * stat whose file may be judged by the list: a list taken before a
+	 * stat cannot prove there was no writer at that stat.
+	 */
+	int			 proc_sees_all;	/* a whole list can be had */
+	struct dir_open_file	*open;
+	size_t			 nopen;
+	size_t			 open_size;
+	double			 open_at;	/* monotonic; 0: never */
+	int			 open_fresh;
+	int			 open_whole;	/* every process was seen */
 
 	struct dir_folder	*folders;	/* sorted by wd */
 	size_t			 nfolders;
@@ -343,36 +401,6 @@ dir_wanted(const struct source *src, const char *path)
 	return (key);
 }
 
-/*
- * Whether some process has path open for writing: 1 yes, 0 no, -1 cannot
- * tell (a read lease needs the file's owner or CAP_LEASE, and a file
- * system that supports leases). On 0, *st is the file as it stands while
- * the lease is held, when no writer can have it open: a stat taken before
- * may have caught a writer's last bytes on their way (a copy seen at 64 kB
- * that was whole 60 us later), and its version must not be queued.
- */
-static int
-dir_writing(const char *path, struct stat *st)
-{
-	struct stat	 now;
-	int		 fd, rc;
-
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd == -1)
-		return (-1);
-	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
-		rc = 0;
-		if (fstat(fd, &now) == 0)
-			*st = now;
-		else
-			rc = -1;
-		fcntl(fd, F_SETLEASE, F_UNLCK);
-	} else
-		rc = (errno == EAGAIN) ? 1 : -1;
-	close(fd);
-	return (rc);
-}
-
 /* Whether two stats of a file describe the same version of it. */
 static int
 dir_same_version(const struct stat *a, const struct stat *b)
@@ -380,6 +408,336 @@ dir_same_version(const struct stat *a, const struct stat *b)
 	return (a->st_size == b->st_size && a->st_ino == b->st_ino &&
 	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
 	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
+}
+
+/* The capabilities this process has in effect (CapEff), 0 if unknown. */
+static uint64_t
+dir_capabilities(void)
+{
+	FILE			*f;
+	char			 line[256];
+	unsigned long long	 caps = 0;
+
+	if ((f = fopen("/proc/self/status", "re")) == NULL)
+		return (0);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	}
+	fclose(f);
+	return (caps);
+}
+
+/*
+ * Whether /proc can show every process of the system with its open files:
+ * CAP_SYS_PTRACE (another user's /proc/PID/fd is closed to us otherwise),
+ * the initial PID namespace (a container does not see the host's
+ * processes) and no hidepid on /proc (systemd's ProtectProc).
+ */
+static int
+dir_proc_sees_all(uint64_t caps)
+{
+	FILE	*f;
+	char	 link[64], line[1024], *fs;
+	ssize_t	 n;
+	int	 all = 1;
+
+	if (!(caps & (1ULL << DIR_CAP_SYS_PTRACE)))
+		return (0);
+	n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+	if (n <= 0)
+		return (0);
+	link[n] = '\0';
+	if (strcmp(link, DIR_INIT_PID_NS) != 0)
+		return (0);
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return (0);
+	while (fgets(line, sizeof line, f) != NULL) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - TYPE SOURCE OPTIONS */
+		if (strstr(line, " /proc ") == NULL ||
+		    (fs = strstr(line, " - proc ")) == NULL)
+			continue;
+		if ((fs = strstr(fs, "hidepid=")) != NULL &&
+		    strncmp(fs, "hidepid=0", 9) != 0 &&
+		    strncmp(fs, "hidepid=off", 11) != 0)
+			all = 0;
+	}
+	fclose(f);
+	return (all);
+}
+
+static int
+dir_open_cmp(const void *a, const void *b)
+{
+	const struct dir_open_file	*fa = a, *fb = b;
+
+	if (fa->dev != fb->dev)
+		return (fa->dev < fb->dev ? -1 : 1);
+	if (fa->ino != fb->ino)
+		return (fa->ino < fb->ino ? -1 : 1);
+	return (0);
+}
+
+/* Whether fdinfo says fd (a name in dirfd, a /proc/PID/fdinfo) writes. */
+static int
+dir_fd_writes(int dirfd, const char *fd)
+{
+	FILE		*f;
+	char		 line[128];
+	unsigned int	 flags;
+	int		 ffd, writes = 0;
+
+	if ((ffd = openat(dirfd, fd, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	if ((f = fdopen(ffd, "r")) == NULL) {
+		close(ffd);
+		return (0);
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "flags: %o", &flags) == 1) {
+			writes = (flags & O_ACCMODE) != O_RDONLY;
+			break;
+		}
+	}
+	fclose(f);
+	return (writes);
+}
+
+/*
+ * List the regular files the processes /proc shows us have open for
+ * writing (/proc/PID/fd; the links' modes say which fds write, fdinfo's
+ * flags confirm), and whether that was every process there is. Threads
+ * that unshared their fd table are not looked at.
+ */
+static void
+dir_open_scan(struct dir_watcher *dw)
+{
+	struct dir_open_file	*of;
+	struct dirent		*de, *fe;
+	struct stat		 lst, st;
+	DIR			*proc, *fds;
+	char			 path[NAME_MAX + 32];
+	int			 whole = dw->proc_sees_all, infofd;
+
+	dw->nopen = 0;
+	dw->open_at = now_monotonic();
+	dw->open_fresh = 1;
+	if ((proc = opendir("/proc")) == NULL) {
+		dw->open_whole = 0;
+		return;
+	}
+	while ((de = readdir(proc)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/fd", de->d_name);
+		if ((fds = opendir(path)) == NULL) {
+			if (errno != ENOENT)
+				whole = 0;	/* not ours to read */
+			continue;
+		}
+		snprintf(path, sizeof path, "/proc/%s/fdinfo", de->d_name);
+		infofd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		while ((fe = readdir(fds)) != NULL) {
+			if (fe->d_name[0] == '.')
+				continue;
+			if (fstatat(dirfd(fds), fe->d_name, &lst,
+			    AT_SYMLINK_NOFOLLOW) == -1 ||
+			    !(lst.st_mode & S_IWUSR))
+				continue;
+			if (fstatat(dirfd(fds), fe->d_name, &st, 0) == -1 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			if (infofd == -1 || !dir_fd_writes(infofd, fe->d_name))
+				continue;
+			if (dw->nopen == DIR_OPEN_MAX) {
+				whole = 0;
+				continue;
+			}
+			if (dw->nopen == dw->open_size) {
+				dw->open_size = dw->open_size == 0 ? 64 :
+				    dw->open_size * 2;
+				dw->open = xreallocarray(dw->open,
+				    dw->open_size, sizeof *dw->open);
+			}
+			of = &dw->open[dw->nopen++];
+			of->dev = st.st_dev;
+			of->ino = st.st_ino;
+		}
+		if (infofd != -1)
+			close(infofd);
+		closedir(fds);
+	}
+	closedir(proc);
+	if (dw->nopen > 1)
+		qsort(dw->open, dw->nopen, sizeof *dw->open, dir_open_cmp);
+	dw->open_whole = whole;
+}
+
+/*
+ * Before a stat of a file that dir_writing may judge: a list of open
+ * files taken before it cannot say there was no writer at the stat.
+ */
+static void
+dir_open_stale(struct dir_watcher *dw)
+{
+	dw->open_fresh = 0;
+}
+
+/*
+ * Whether the processes /proc shows have the file of st open for writing:
+ * DIR_WRITER_OPEN when one does, DIR_WRITER_NONE when none does and every
+ * process was seen (and conclusive allows it), else DIR_WRITER_UNKNOWN.
+ * A no needs a list taken after st; a yes can come from a list a second
+ * old, which keeps the cost of a reconcile of many files bounded.
+ */
+static enum dir_writer
+dir_open_writer(struct dir_watcher *dw, const struct stat *st,
+    int conclusive)
+{
+	struct dir_open_file	 probe;
+
+	conclusive = conclusive && dw->proc_sees_all;
+	if (conclusive ? !dw->open_fresh :
+	    now_monotonic() - dw->open_at >= 1.0)
+		dir_open_scan(dw);
+	probe.dev = st->st_dev;
+	probe.ino = st->st_ino;
+	if (dw->nopen > 0 && bsearch(&probe, dw->open, dw->nopen,
+	    sizeof *dw->open, dir_open_cmp) != NULL)
+		return (DIR_WRITER_OPEN);
+	if (conclusive && dw->open_fresh && dw->open_whole)
+		return (DIR_WRITER_NONE);
+	return (DIR_WRITER_UNKNOWN);
+}
+
+/* Say once per source that its file system takes no leases. */
+static void
+dir_nolease(struct dir_watcher *dw, const struct source *src, int error)
+{
+	size_t	 i;
+
+	for (i = 0; i < dw->conf->nsources; i++) {
+		if (dw->conf->sources[i] != src)
+			continue;
+		if (dw->said_nolease[i])
+			return;
+		dw->said_nolease[i] = 1;
+		log_info("source '%s': the file system of '%s' takes no read "
+		    "leases (%s): a file there is taken once closed after "
+		    "writing (IN_CLOSE_WRITE) or still for %gs", src->name,
+		    src->path, strerror(error), src->settle);
+		return;
+	}
+}
+
+/*
+ * Whether some process has path open for writing, by the best means this
+ * process has (see the top of this file); seen is the caller's stat of
+ * path, made after dir_open_stale. *now is the file as it stands: for
+ * DIR_WRITER_NONE, while the lease was held or after /proc was read, when
+ * no writer can have it open (a stat taken before may have caught a
+ * writer's last bytes on their way: a copy seen at 64 kB that was whole
+ * 60 us later, and its version must not be queued).
+ */
+static enum dir_writer
+dir_writing(struct dir_watcher *dw, const struct source *src,
+    const char *path, const struct stat *seen, struct stat *now)
+{
+	enum dir_writer	 w;
+	int		 fd, error;
+
+	*now = *seen;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return (DIR_WRITER_UNKNOWN);
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+		w = DIR_WRITER_NONE;
+		if (fstat(fd, now) == -1) {
+			*now = *seen;
+			w = DIR_WRITER_UNKNOWN;
+		}
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+		close(fd);
+		return (w);
+	}
+	error = errno;
+	if (error == EAGAIN)
+		w = DIR_WRITER_OPEN;
+	else {
+		if (error != EACCES && error != EPERM)
+			dir_nolease(dw, src, error);
+		/*
+		 * Without leases on this file system a writer may be on
+		 * another host: /proc can then only say yes.
+		 */
+		w = dir_open_writer(dw, seen, error == EACCES ||
+		    error == EPERM);
+	}
+	if (fstat(fd, now) == -1) {
+		*now = *seen;
+		if (w == DIR_WRITER_NONE)
+			w = DIR_WRITER_UNKNOWN;
+	} else if (w == DIR_WRITER_NONE && !dir_same_version(now, seen))
+		w = DIR_WRITER_UNKNOWN;
+	close(fd);
+	return (w);
+}
+
+/* Whether a file has not changed for the settle time, by its ctime. */
+static int
+dir_still(const struct source *src, const struct stat *st)
+{
+	double	 changed;
+
+	changed = st->st_ctim.tv_sec + st->st_ctim.tv_nsec / 1e9;
+	return (now_wall() - changed >= src->settle);
+}
+
+/*
+ * Whether a file seen as *seen (a stat made after dir_open_stale) is
+ * complete: 1, and *now is the version to take, or 0, and *now is the
+ * file as it stands. settled says the caller knows it closed after
+ * writing, or renamed into place, or still for the settle time: what
+ * decides when nothing can tell its writers.
+ */
+static int
+dir_complete(struct dir_watcher *dw, const struct source *src,
+    const char *path, const struct stat *seen, struct stat *now, int settled)
+{
+	switch (dir_writing(dw, src, path, seen, now)) {
+	case DIR_WRITER_NONE:
+		return (1);
+	case DIR_WRITER_OPEN:
+		return (0);
+	case DIR_WRITER_UNKNOWN:
+		break;
+	}
+	if (!dir_same_version(now, seen))
+		return (0);	/* it changed as we looked */
+	return (settled || dir_still(src, now));
+}
+
+/* Say at start how a source tells that a file of another user is whole. */
+static void
+dir_say_method(const struct dir_watcher *dw, const struct source *src,
+    uint64_t caps)
+{
+	if (caps & (1ULL << DIR_CAP_LEASE))
+		log_info("source '%s': files still open for writing are found "
+		    "with read leases (CAP_LEASE), whoever writes them",
+		    src->name);
+	else if (dw->proc_sees_all)
+		log_info("source '%s': objwatch cannot take leases on files "
+		    "of other users (no CAP_LEASE): their writers are looked "
+		    "for in the open files of every process (/proc, "
+		    "CAP_SYS_PTRACE)", src->name);
+	else
+		log_info("source '%s': objwatch cannot take leases on files "
+		    "of other users (no CAP_LEASE): files of other users are "
+		    "taken once closed after writing (IN_CLOSE_WRITE) or still "
+		    "for %gs, or renamed into place; a writer of another user "
+		    "that pauses longer is not seen (give objwatch CAP_LEASE, "
+		    "or raise settle)", src->name, src->settle);
 }
 
 /* Make sure the watcher has a connection, reconnecting after a loss. */
@@ -571,7 +929,21 @@ dir_pending_del(struct dir_watcher *dw, const char *path)
 		dir_pending_remove(dw, p);
 }
 
-/* Wait for a file to be complete: look again after the settle time. */
+/* Whether a pending file is as it was when it was seen. */
+static int
+dir_pending_same(const struct dir_pending *p, const struct stat *st)
+{
+	return (p->size == st->st_size && p->inode == st->st_ino &&
+	    p->mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000LL +
+	    st->st_mtim.tv_nsec &&
+	    p->ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000LL +
+	    st->st_ctim.tv_nsec);
+}
+
+/*
+ * Wait for a file to be complete: look again after the settle time, from
+ * when it was last seen to change.
+ */
 static void
 dir_pending_add(struct dir_watcher *dw, const struct source *src,
     const char *path, const struct stat *st)
@@ -579,7 +951,10 @@ dir_pending_add(struct dir_watcher *dw, const struct source *src,
 	struct dir_pending	*p;
 	char			*shown;
 
-	if ((p = dir_pending_find(dw, path)) == NULL) {
+	if ((p = dir_pending_find(dw, path)) != NULL && p->src == src &&
+	    dir_pending_same(p, st))
+		return;		/* still since it was seen: keep when */
+	if (p == NULL) {
 		if (dw->npending == DIR_PENDING_MAX) {
 			if (!dw->pending_full) {
 				shown = utf8_escape(path);
@@ -602,26 +977,37 @@ dir_pending_add(struct dir_watcher *dw, const struct source *src,
 	p->size = st->st_size;
 	p->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL +
 	    st->st_mtim.tv_nsec;
+	p->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL +
+	    st->st_ctim.tv_nsec;
 	p->inode = st->st_ino;
 	p->due = now_monotonic() + src->settle;
 }
 
+/* A file not complete yet waits in the pending table. */
+static void
+dir_wait(struct dir_watcher *dw, const struct source *src, const char *path,
+    const char *key, const struct stat *st)
+{
+	log_debug("source '%s': '%s' is still being written", src->name, key);
+	dir_pending_add(dw, src, path, st);
+}
+
 /*
- * Take a complete file now, or wait while a writer still has it open. An
- * empty file always waits: open(O_CREAT) makes the file before it counts
- * as open for writing, so a new file can look closed for an instant.
+ * Take a complete file now, or wait while it may still be written (see
+ * dir_complete; closed: its writer closed it or it was renamed into
+ * place). An empty file always waits: open(O_CREAT) makes the file before
+ * it counts as open for writing, so a new file can look closed for an
+ * instant.
  */
 static void
 dir_take(struct dir_watcher *dw, const struct source *src, const char *path,
-    const char *key, const struct stat *st)
+    const char *key, const struct stat *st, int closed)
 {
 	struct stat	 now = *st;
 
-	if (st->st_size == 0 || dir_writing(path, &now) == 1 ||
-	    now.st_size == 0) {
-		log_debug("source '%s': '%s' is still open for writing",
-		    src->name, key);
-		dir_pending_add(dw, src, path, &now);
+	if (st->st_size == 0 || !dir_complete(dw, src, path, st, &now,
+	    closed) || now.st_size == 0) {
+		dir_wait(dw, src, path, key, &now);
 		return;
 	}
 	dir_enqueue(dw, src, key, &now);
@@ -633,7 +1019,7 @@ dir_pending_run(struct dir_watcher *dw)
 {
 	struct dir_pending	*p;
 	struct stat		 st, held;
-	int64_t			 mtime_ns;
+	int64_t			 mtime_ns, ctime_ns;
 	double			 now = now_monotonic();
 	size_t			 i = 0;
 	char			*key;
@@ -645,6 +1031,7 @@ dir_pending_run(struct dir_watcher *dw)
 			continue;
 		}
 		key = dir_wanted(p->src, p->path);
+		dir_open_stale(dw);
 		if (key == NULL || lstat(p->path, &st) == -1 ||
 		    !S_ISREG(st.st_mode)) {
 			free(key);
@@ -653,12 +1040,17 @@ dir_pending_run(struct dir_watcher *dw)
 		}
 		mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
 		    st.st_mtim.tv_nsec;
+		ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000LL +
+		    st.st_ctim.tv_nsec;
 		held = st;
+		/* Unchanged since it was last seen, settle ago: still. */
 		if (st.st_size != p->size || mtime_ns != p->mtime_ns ||
-		    st.st_ino != p->inode || dir_writing(p->path, &held) == 1 ||
+		    ctime_ns != p->ctime_ns || st.st_ino != p->inode ||
+		    !dir_complete(dw, p->src, p->path, &st, &held, 1) ||
 		    !dir_same_version(&held, &st)) {
 			free(key);
 			dir_pending_add(dw, p->src, p->path, &held);
+			p->due = now + p->src->settle;	/* even if still */
 			i++;
 			continue;
 		}
@@ -1082,6 +1474,7 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 		return;
 	}
 	dir_watch(dw, src, path);
+	dir_open_stale(dw);
 	if (dir_list(src, path, &files, &nfiles, &subdirs) != 0) {
 		if (errno != ENOENT && errno != ENOTDIR) {
 			error = errno;
@@ -1115,11 +1508,13 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 		}
 		fullpath = dir_path(src, f->key);
 		held = f->st;
-		if (f->st.st_size == 0 || dir_writing(fullpath, &held) == 1 ||
-		    !dir_same_version(&held, &f->st))
-			dir_take(dw, src, fullpath, f->key, &held);
-		else
+		if (f->st.st_size == 0 || !dir_complete(dw, src, fullpath,
+		    &f->st, &held, 0) || held.st_size == 0)
+			dir_wait(dw, src, fullpath, f->key, &held);
+		else if (dir_same_version(&held, &f->st))
 			dir_batch_add(&batch, &nbatch, src, f);
+		else
+			dir_enqueue(dw, src, f->key, &held);	/* as leased */
 		free(fullpath);
 	}
 	dir_batch_enqueue(dw, src, files, nfiles, batch, nbatch);
@@ -1332,6 +1727,7 @@ dir_handle_file(struct dir_watcher *dw, const struct source *src,
 
 	if ((key = dir_wanted(src, path)) == NULL)
 		return;
+	dir_open_stale(dw);
 	if (mask & (IN_DELETE | IN_MOVED_FROM)) {
 		dir_pending_del(dw, path);
 		if (lstat(path, &st) == -1 && errno == ENOENT) {
@@ -1342,7 +1738,7 @@ dir_handle_file(struct dir_watcher *dw, const struct source *src,
 	} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 		if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
 			dir_pending_del(dw, path);
-			dir_take(dw, src, path, key, &st);
+			dir_take(dw, src, path, key, &st, 1);
 		} else if (mask & IN_CREATE) {
 			/*
 			 * No close may ever come (a hard link): wait for it
@@ -1493,6 +1889,7 @@ dir_watcher_start(const struct config *conf, volatile sig_atomic_t *stop,
 {
 	struct dir_watcher	*dw;
 	struct strv		 before = { NULL, 0 }, after = { NULL, 0 };
+	uint64_t		 caps;
 	size_t			 i, j;
 	int			 any = 0, ifd = -1;
 
@@ -1539,6 +1936,13 @@ dir_watcher_start(const struct config *conf, volatile sig_atomic_t *stop,
 	for (i = 0; i < conf->nsources; i++)
 		dw->next_reconcile[i] = now_monotonic() +
 		    conf->sources[i]->reconcile;
+	dw->said_nolease = xcalloc(conf->nsources, sizeof *dw->said_nolease);
+	caps = dir_capabilities();
+	dw->proc_sees_all = dir_proc_sees_all(caps);
+	for (i = 0; i < conf->nsources; i++) {
+		if (conf->sources[i]->type == SOURCE_DIR)
+			dir_say_method(dw, conf->sources[i], caps);
+	}
 	if (pthread_create(&dw->thread, NULL, dir_watcher_main, dw) != 0)
 		fatalx("cannot start the folder watcher thread");
 	return (dw);
@@ -1563,5 +1967,7 @@ dir_watcher_join(struct dir_watcher *dw)
 	free(dw->moved_path);
 	free(dw->unwatched_first);
 	free(dw->next_reconcile);
+	free(dw->said_nolease);
+	free(dw->open);
 	free(dw);
 }
