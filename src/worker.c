@@ -284,7 +284,19 @@ worker_wait(struct worker *w)
 {
 	struct pollfd	 pfd[2];
 	PGnotify	*n;
+	int		 pending = 0;
 
+	/*
+	 * A NOTIFY libpq read with the last claim's answer is queued already
+	 * and will not make the socket readable: claim again at once.
+	 */
+	PQconsumeInput(w->conn);
+	while ((n = PQnotifies(w->conn)) != NULL) {
+		PQfreemem(n);
+		pending = 1;
+	}
+	if (pending)
+		return;
 	pfd[0].fd = PQsocket(w->conn);
 	pfd[0].events = POLLIN;
 	pfd[1].fd = w->pool->wake[0];
