@@ -73,16 +73,37 @@ worker_process_bytes(const struct recipe *r, const void *data, size_t len,
  * the job is still leased to this worker, so nothing else has taken it.
  * Returns -1 when the failure was not the connection's, or on stop.
  */
+/* Seconds a stopping worker keeps trying to record the job in hand. */
+#define WORKER_RECORD_GRACE	30.0
+
 static int
 worker_reconnect(struct worker *w, const char *cause)
 {
 	char	*why;
 
+	double	 deadline;
+
 	if (db_ok(w->conn))
 		return (-1);
 	log_warnx("worker %d: %s; reconnecting", w->index, cause);
 	PQfinish(w->conn);
-	if ((w->conn = db_connect_retry(w->pool->stop)) == NULL)
+	w->conn = NULL;
+	if (!*w->pool->stop)
+		w->conn = db_connect_retry(w->pool->stop);
+	/*
+	 * Stopping (a SIGTERM, or a SIGHUP's reload): the job in hand is
+	 * still this worker's to record, or its lease would hold it for
+	 * the whole lease after a reload. Keep trying for a while.
+	 */
+	deadline = now_monotonic() + WORKER_RECORD_GRACE;
+	while (w->conn == NULL && *w->pool->stop &&
+	    now_monotonic() < deadline) {
+		if ((w->conn = db_connect(&why)) != NULL)
+			break;
+		free(why);
+		poll(NULL, 0, 500);
+	}
+	if (w->conn == NULL)
 		return (-1);
 	if (db_exec(w->conn, "LISTEN objwatch_jobs", &why) != 0) {
 		log_warnx("worker %d: %s", w->index, why);
