@@ -297,14 +297,7 @@ metrics_set_labels(const char *name, double v, const char *k1,
 void
 metrics_set(const char *name, double v, const char *k1, const char *v1)
 {
-	struct series	*s;
-	char		 labels[300];
-
-	metrics_labels(labels, sizeof labels, k1, v1, NULL, NULL);
-	pthread_mutex_lock(&metrics_lock);
-	if ((s = metrics_find(name, labels, SERIES_GAUGE)) != NULL)
-		s->value = v;
-	pthread_mutex_unlock(&metrics_lock);
+	metrics_set_labels(name, v, k1, v1, NULL, NULL);
 }
 
 /* The value of a gauge with one label, or def when it was never set. */
