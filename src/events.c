@@ -36,17 +36,6 @@
 #include "objwatch.h"
 #include "banned.h"
 
-/* An ETag without its quotes. */
-static char *
-events_etag(const char *e)
-{
-	size_t	 n = strlen(e);
-
-	if (n >= 2 && e[0] == '"' && e[n - 1] == '"')
-		return (xstrndup(e + 1, n - 2));
-	return (xstrdup(e));
-}
-
 /* A number given as a JSON integer, real or string; -1 when not one. */
 static int64_t
 events_number(json_t *v)
@@ -188,7 +177,7 @@ events_cos(json_t *rec, int idx, struct s3_events *evs, char **cause)
 		v = json_object_get(meta, "ETag");
 	if (!json_is_string(v))
 		v = json_object_get(meta, "x-cos-meta-etag");
-	e.etag = events_etag(json_is_string(v) ? json_string_value(v) : "");
+	e.etag = etag_unquote(json_is_string(v) ? json_string_value(v) : "");
 	e.size = events_number(json_object_get(obj, "size"));
 	e.mtime_ns = events_time(json_object_get(ev, "eventTime"));
 	e.removed = kind;
@@ -236,7 +225,7 @@ events_s3(json_t *rec, int idx, struct s3_events *evs, char **cause)
 	v = json_object_get(obj, "eTag");
 	if (!json_is_string(v))
 		v = json_object_get(obj, "etag");
-	e.etag = events_etag(json_is_string(v) ? json_string_value(v) : "");
+	e.etag = etag_unquote(json_is_string(v) ? json_string_value(v) : "");
 	e.size = events_number(json_object_get(obj, "size"));
 	e.mtime_ns = events_time(json_object_get(rec, "eventTime"));
 	e.removed = kind;

@@ -101,6 +101,7 @@ char	*utf8_escape(const char *);
 char	*key_from_name(const char *);
 char	*name_from_key(const char *);
 char	*url_form_decode(const char *);
+char	*etag_unquote(const char *);
 
 /* error classes: what a failed job records in jobs.error_class. */
 enum error_class {

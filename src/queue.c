@@ -383,6 +383,15 @@ queue_complete(PGconn *conn, const char *worker_name,
 	return (0);
 }
 
+/* d capped at cap, with up to 25% random jitter either way. */
+static double
+queue_jitter(double d, double cap)
+{
+	if (d > cap)
+		d = cap;
+	return (d * (0.75 + 0.5 * ((double)random() / RAND_MAX)));
+}
+
 /*
  * The delay before retry number attempts+1: 2 s doubling each time, capped
  * at an hour, with up to 25% random jitter either way so jobs that failed
@@ -391,11 +400,8 @@ queue_complete(PGconn *conn, const char *worker_name,
 double
 queue_backoff(int attempts)
 {
-	double	 d = 2.0 * pow(2, attempts > 1 ? attempts - 1 : 0);
-
-	if (d > 3600)
-		d = 3600;
-	return (d * (0.75 + 0.5 * ((double)random() / RAND_MAX)));
+	return (queue_jitter(2.0 * pow(2, attempts > 1 ? attempts - 1 : 0),
+	    3600));
 }
 
 /*
@@ -406,11 +412,7 @@ queue_backoff(int attempts)
 static double
 queue_wait_backoff(int waits)
 {
-	double	 d = pow(2, waits > 5 ? 5 : waits);
-
-	if (d > 30)
-		d = 30;
-	return (d * (0.75 + 0.5 * ((double)random() / RAND_MAX)));
+	return (queue_jitter(pow(2, waits > 5 ? 5 : waits), 30));
 }
 
 /* $10: 1 when the job waits (its attempt is given back), else 0. */

@@ -784,7 +784,6 @@ s3_listing_push(struct s3_listing *l, const char *key, const char *etag,
     uint64_t size, int64_t mtime)
 {
 	struct s3_object	*o;
-	size_t			 n;
 
 	if (l->n == l->size) {
 		l->size = l->size == 0 ? 1024 : l->size * 2;
@@ -792,13 +791,7 @@ s3_listing_push(struct s3_listing *l, const char *key, const char *etag,
 	}
 	o = &l->v[l->n++];
 	o->key = xstrdup(key);
-	n = strlen(etag);
-	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"')
-		o->etag = xstrndup(etag + 1, n - 2);
-	else if (n >= 12 && strncmp(etag, "&quot;", 6) == 0)
-		o->etag = xstrndup(etag + 6, n - 12);
-	else
-		o->etag = xstrdup(etag);
+	o->etag = etag_unquote(etag);	/* libxml2 decoded &quot; */
 	o->size = size;
 	o->mtime = mtime;
 }

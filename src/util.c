@@ -660,3 +660,14 @@ url_form_decode(const char *s)
 	*o = '\0';
 	return (out);
 }
+
+/* An ETag without the double quotes S3 puts around it. */
+char *
+etag_unquote(const char *e)
+{
+	size_t	 n = strlen(e);
+
+	if (n >= 2 && e[0] == '"' && e[n - 1] == '"')
+		return (xstrndup(e + 1, n - 2));
+	return (xstrdup(e));
+}
