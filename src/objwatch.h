@@ -185,6 +185,8 @@ struct image_job {
 #define HANDLER_LOADS	(1 << 0)	/* may come first and load itself */
 #define HANDLER_SAVES	(1 << 1)	/* must come last */
 #define HANDLER_ALONE	(1 << 2)	/* the only step: writes no output */
+#define HANDLER_COPY	(1 << 3)	/* the only step: the input as it is */
+#define HANDLER_LINES	(1 << 4)	/* the only step: lines into rows */
 
 /* One recipe step, selected by name from the table in handler.c. */
 struct handler {
@@ -242,7 +244,19 @@ int	 save_can_encode(const char *format);
 
 enum output_kind {
 	OUTPUT_DIR,
-	OUTPUT_S3
+	OUTPUT_S3,
+	OUTPUT_TABLE
+};
+
+/*
+ * What a recipe does with its input, from its first step's handler: image
+ * steps decode pixels, copy passes the bytes through as a stream, lines
+ * parses text into rows of a table.
+ */
+enum recipe_kind {
+	RECIPE_IMAGE,
+	RECIPE_COPY,
+	RECIPE_LINES
 };
 
 struct recipe {
@@ -252,6 +266,7 @@ struct recipe {
 	int		 steps_line;
 	struct step	*steps;
 	size_t		 nsteps;
+	enum recipe_kind kind;
 	char		*output;	/* as written, e.g. "dir:/srv/{key}.{ext}" */
 	int		 output_line;
 	enum output_kind output_kind;

@@ -239,6 +239,12 @@ recipe_parse_steps(struct recipe *r, char **cause)
 		}
 		if (step_check_unused(st, &why) != 0)
 			goto fail_step;
+		if ((st->handler->flags & (HANDLER_COPY | HANDLER_LINES)) &&
+		    r->nsteps != 1) {
+			xasprintf(&why, "must be the only step: it does not "
+			    "decode images (make a recipe of its own for it)");
+			goto fail_step;
+		}
 		if ((st->handler->flags & HANDLER_ALONE) && r->nsteps != 1) {
 			xasprintf(&why, "must be the only step: it records "
 			    "what the image is and writes no output (make a "
@@ -256,8 +262,13 @@ recipe_parse_steps(struct recipe *r, char **cause)
 			goto fail_step;
 		}
 	}
+	r->kind = RECIPE_IMAGE;
+	if (r->steps[0].handler->flags & HANDLER_COPY)
+		r->kind = RECIPE_COPY;
+	else if (r->steps[0].handler->flags & HANDLER_LINES)
+		r->kind = RECIPE_LINES;
 	r->writes = !(r->steps[0].handler->flags & HANDLER_ALONE);
-	if (r->writes &&
+	if (r->writes && r->kind == RECIPE_IMAGE &&
 	    !(r->steps[r->nsteps - 1].handler->flags & HANDLER_SAVES)) {
 		xasprintf(cause, "recipe '%s': the last step must be 'save' "
 		    "(for example: save format=jpeg quality=80), or the only step "

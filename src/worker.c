@@ -135,96 +135,18 @@ worker_learn_info(struct claimed_job *job, const void *data, size_t len)
 	job->info_refresh = 0;
 }
 
-static void
-worker_run_job(struct worker *w, struct claimed_job *job)
+/*
+ * Record a job's completion (out is NULL for an info recipe), connecting
+ * again while it is the connection that failed. Returns -1, logged, when
+ * it cannot be recorded: the lease runs out and the job runs again.
+ */
+static int
+worker_record_done(struct worker *w, struct claimed_job *job,
+    const struct recipe *r, const struct job_output *out)
 {
-	const struct config	*conf = w->pool->conf;
-	const struct source	*src;
-	const struct recipe	*r;
-	struct image_job	 ij;
-	struct job_error	 err = { ERROR_NONE, 0, NULL };
-	struct job_output	 out;
-	struct template_vars	 vars;
-	void			*data = NULL;
-	size_t			 len = 0;
-	char			*location = NULL, *cause, next[96];
-	const char		*outcome = NULL;
-	double			 t0 = now_monotonic();
+	char	*cause;
 
-	memset(&ij, 0, sizeof ij);
-	if ((src = config_find_source(conf, job->source)) == NULL) {
-		job_error_set(&err, ERROR_CONFIG, 0, "source '%s' is no "
-		    "longer configured", job->source);
-		goto failed;
-	}
-	if ((r = config_find_recipe(conf, job->recipe)) == NULL) {
-		job_error_set(&err, ERROR_CONFIG, 0, "recipe '%s' is no "
-		    "longer configured", job->recipe);
-		goto failed;
-	}
-	/* Too large to read at all: refused on its listed size. */
-	if (job->size >= 0 &&
-	    recipe_admit_size(r, job->key, job->size, &err) != 0)
-		goto failed;
-	if (source_fetch(src, job, &data, &len, &err) != 0)
-		goto failed;
-	/* An info recipe learns it anyway, unless it fails. */
-	if (job->need_info && r->writes)
-		worker_learn_info(job, data, len);
-	if (worker_process_bytes(r, data, len, job->key, &ij) != 0) {
-		err = ij.error;
-		memset(&ij.error, 0, sizeof ij.error);
-		if (job->need_info)
-			worker_learn_info(job, data, len);
-		goto failed;
-	}
-	if (!r->writes) {
-		/* An info recipe: the object's row is its output. */
-		free(job->info);
-		job->info = ij.info;
-		job->info_refresh = 1;
-		ij.info = NULL;
-		while (queue_complete(w->conn, w->name, job, r->hash, NULL,
-		    &cause) != 0) {
-			if (worker_reconnect(w, cause) == 0) {
-				free(cause);
-				continue;
-			}
-			log_warnx("job %" PRId64 " ('%s', recipe '%s'): cannot "
-			    "record it: %s", job->id, job->key, job->recipe,
-			    cause);
-			free(cause);
-			goto out;
-		}
-		log_info("job %" PRId64 " ('%s', recipe '%s') done: info "
-		    "recorded (%.0f ms)", job->id, job->key, job->recipe,
-		    (now_monotonic() - t0) * 1000);
-		outcome = "done";
-		goto out;
-	}
-	vars.source = job->source;
-	vars.key = job->key;
-	vars.recipe = r->name;
-	vars.ext = ij.ext;
-	vars.hash = r->hash;
-	if (template_expand(r->output_template, &vars, &location,
-	    &cause) != 0) {
-		job_error_set(&err, ERROR_CONFIG, 0, "recipe '%s': cannot name "
-		    "the output for '%s': %s", r->name, job->key, cause);
-		free(cause);
-		goto failed;
-	}
-	if (store_put(r, location, ij.out, ij.outlen, ij.mime, src,
-	    &err) != 0)
-		goto failed;
-
-	out.location = location;
-	out.format = ij.format;
-	out.mime = ij.mime;
-	out.width = ij.width;
-	out.height = ij.height;
-	out.bytes = ij.outlen;
-	while (queue_complete(w->conn, w->name, job, r->hash, &out,
+	while (queue_complete(w->conn, w->name, job, r->hash, out,
 	    &cause) != 0) {
 		if (worker_reconnect(w, cause) == 0) {
 			free(cause);
@@ -234,41 +156,19 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		    "its completion: %s", job->id, job->key, job->recipe,
 		    cause);
 		free(cause);
-		goto out;
+		return (-1);
 	}
-	log_info("job %" PRId64 " ('%s', recipe '%s') done: '%s' (%dx%d, %zu "
-	    "bytes, %.0f ms)", job->id, job->key, job->recipe, location,
-	    ij.width, ij.height, ij.outlen, (now_monotonic() - t0) * 1000);
-	outcome = "done";
-	metrics_count("objwatch_output_bytes_total", ij.outlen, "recipe",
-	    job->recipe, NULL, NULL);
-	goto out;
+	return (0);
+}
 
-failed:
-	/* what happens next, in the words a reader of the log needs */
-	if (err.transient == JOB_WAIT) {
-		outcome = "wait";
-		snprintf(next, sizeof next, "waits (not counted as an "
-		    "attempt)");
-	} else if (!err.transient) {
-		outcome = "failed";
-		snprintf(next, sizeof next, "failed (not retried: objwatch "
-		    "retry requeues it)");
-	} else if (job->attempts >= job->max_attempts) {
-		outcome = "dead";
-		snprintf(next, sizeof next, "failed, and is dead after %d "
-		    "attempts", job->attempts);
-	} else {
-		outcome = "retry";
-		snprintf(next, sizeof next, "failed (attempt %d of %d; "
-		    "retried after a backoff)", job->attempts,
-		    job->max_attempts);
-	}
-	log_context_class(error_class_name(err.cls));
-	log_warnx("job %" PRId64 " ('%s', recipe '%s') %s: %s: %s", job->id,
-	    job->key, job->recipe, next, error_class_name(err.cls), err.msg);
-	log_context_class(NULL);
-	while (queue_fail(w->conn, w->name, job, &err, &cause) != 0) {
+/* Record a job's failure, connecting again as worker_record_done does. */
+static int
+worker_record_failure(struct worker *w, struct claimed_job *job,
+    const struct job_error *err)
+{
+	char	*cause;
+
+	while (queue_fail(w->conn, w->name, job, err, &cause) != 0) {
 		if (worker_reconnect(w, cause) == 0) {
 			free(cause);
 			continue;
@@ -276,27 +176,194 @@ failed:
 		log_warnx("job %" PRId64 ": cannot record its failure: %s",
 		    job->id, cause);
 		free(cause);
-		break;
+		return (-1);
 	}
+	return (0);
+}
+
+/*
+ * The outcome of running one job, for the log and the metrics: what the
+ * job read, and the word for how it ended ("done", "wait", ...; NULL when
+ * the outcome could not be recorded).
+ */
+struct worker_run {
+	struct job_error	 err;
+	const char		*outcome;
+	size_t			 inlen;
+	double			 t0;
+};
+
+/*
+ * An image recipe: read the whole object, run the steps over it in memory
+ * (one decode), store the encoded output and record it. Returns 0 when the
+ * job's completion was recorded (or could not be: run->outcome NULL), -1
+ * with run->err set when the job failed.
+ */
+static int
+worker_run_image(struct worker *w, struct claimed_job *job,
+    const struct source *src, const struct recipe *r, struct worker_run *run)
+{
+	struct image_job	 ij;
+	struct job_output	 out;
+	struct template_vars	 vars;
+	void			*data = NULL;
+	size_t			 len = 0;
+	char			*location = NULL, *cause;
+	int			 rc = -1;
+
+	memset(&ij, 0, sizeof ij);
+	if (source_fetch(src, job, &data, &len, &run->err) != 0)
+		goto out;
+	run->inlen = len;
+	/* An info recipe learns it anyway, unless it fails. */
+	if (job->need_info && r->writes)
+		worker_learn_info(job, data, len);
+	if (worker_process_bytes(r, data, len, job->key, &ij) != 0) {
+		run->err = ij.error;
+		memset(&ij.error, 0, sizeof ij.error);
+		if (job->need_info)
+			worker_learn_info(job, data, len);
+		goto out;
+	}
+	if (!r->writes) {
+		/* An info recipe: the object's row is its output. */
+		free(job->info);
+		job->info = ij.info;
+		job->info_refresh = 1;
+		ij.info = NULL;
+		rc = 0;
+		if (worker_record_done(w, job, r, NULL) != 0)
+			goto out;
+		log_info("job %" PRId64 " ('%s', recipe '%s') done: info "
+		    "recorded (%.0f ms)", job->id, job->key, job->recipe,
+		    (now_monotonic() - run->t0) * 1000);
+		run->outcome = "done";
+		goto out;
+	}
+	vars.source = job->source;
+	vars.key = job->key;
+	vars.recipe = r->name;
+	vars.ext = ij.ext;
+	vars.hash = r->hash;
+	if (template_expand(r->output_template, &vars, &location,
+	    &cause) != 0) {
+		job_error_set(&run->err, ERROR_CONFIG, 0, "recipe '%s': cannot "
+		    "name the output for '%s': %s", r->name, job->key, cause);
+		free(cause);
+		goto out;
+	}
+	if (store_put(r, location, ij.out, ij.outlen, ij.mime, src,
+	    &run->err) != 0)
+		goto out;
+
+	out.location = location;
+	out.format = ij.format;
+	out.mime = ij.mime;
+	out.width = ij.width;
+	out.height = ij.height;
+	out.bytes = ij.outlen;
+	rc = 0;
+	if (worker_record_done(w, job, r, &out) != 0)
+		goto out;
+	log_info("job %" PRId64 " ('%s', recipe '%s') done: '%s' (%dx%d, %zu "
+	    "bytes, %.0f ms)", job->id, job->key, job->recipe, location,
+	    ij.width, ij.height, ij.outlen, (now_monotonic() - run->t0) * 1000);
+	run->outcome = "done";
+	metrics_count("objwatch_output_bytes_total", ij.outlen, "recipe",
+	    job->recipe, NULL, NULL);
 out:
-	if (outcome != NULL) {
-		metrics_count("objwatch_jobs_finished_total", 1, "recipe",
-		    job->recipe, "outcome", outcome);
-		metrics_observe("objwatch_job_duration_seconds", job->recipe,
-		    now_monotonic() - t0);
-		metrics_observe("objwatch_queue_wait_seconds", job->recipe,
-		    job->queued_s);
-		if (strcmp(outcome, "done") == 0)
-			metrics_observe("objwatch_end_to_end_seconds",
-			    job->recipe, job->seen_s + now_monotonic() - t0);
-	}
-	if (len > 0)
-		metrics_count("objwatch_input_bytes_total", len, "recipe",
-		    job->recipe, NULL, NULL);
-	job_error_clear(&err);
 	image_job_clear(&ij);
 	free(data);
 	free(location);
+	return (rc);
+}
+
+/* Log a failed job in the words a reader needs, and record it. */
+static void
+worker_job_failed(struct worker *w, struct claimed_job *job,
+    struct worker_run *run)
+{
+	const struct job_error	*err = &run->err;
+	char			 next[96];
+
+	if (err->transient == JOB_WAIT) {
+		run->outcome = "wait";
+		snprintf(next, sizeof next, "waits (not counted as an "
+		    "attempt)");
+	} else if (!err->transient) {
+		run->outcome = "failed";
+		snprintf(next, sizeof next, "failed (not retried: objwatch "
+		    "retry requeues it)");
+	} else if (job->attempts >= job->max_attempts) {
+		run->outcome = "dead";
+		snprintf(next, sizeof next, "failed, and is dead after %d "
+		    "attempts", job->attempts);
+	} else {
+		run->outcome = "retry";
+		snprintf(next, sizeof next, "failed (attempt %d of %d; "
+		    "retried after a backoff)", job->attempts,
+		    job->max_attempts);
+	}
+	log_context_class(error_class_name(err->cls));
+	log_warnx("job %" PRId64 " ('%s', recipe '%s') %s: %s: %s", job->id,
+	    job->key, job->recipe, next, error_class_name(err->cls), err->msg);
+	log_context_class(NULL);
+	worker_record_failure(w, job, err);
+}
+
+/* Run one claimed job to its recorded outcome, whatever kind its recipe. */
+static void
+worker_run_job(struct worker *w, struct claimed_job *job)
+{
+	const struct config	*conf = w->pool->conf;
+	const struct source	*src;
+	const struct recipe	*r;
+	struct worker_run	 run;
+	int			 rc = -1;
+
+	memset(&run, 0, sizeof run);
+	run.t0 = now_monotonic();
+	if ((src = config_find_source(conf, job->source)) == NULL) {
+		job_error_set(&run.err, ERROR_CONFIG, 0, "source '%s' is no "
+		    "longer configured", job->source);
+		goto done;
+	}
+	if ((r = config_find_recipe(conf, job->recipe)) == NULL) {
+		job_error_set(&run.err, ERROR_CONFIG, 0, "recipe '%s' is no "
+		    "longer configured", job->recipe);
+		goto done;
+	}
+	/* Too large to read at all: refused on its listed size. */
+	if (job->size >= 0 &&
+	    recipe_admit_size(r, job->key, job->size, &run.err) != 0)
+		goto done;
+	switch (r->kind) {
+	case RECIPE_IMAGE:
+		rc = worker_run_image(w, job, src, r, &run);
+		break;
+	default:
+		job_error_set(&run.err, ERROR_CONFIG, 0, "recipe '%s': this "
+		    "build cannot run its kind of step", r->name);
+		break;
+	}
+done:
+	if (rc != 0)
+		worker_job_failed(w, job, &run);
+	if (run.outcome != NULL) {
+		metrics_count("objwatch_jobs_finished_total", 1, "recipe",
+		    job->recipe, "outcome", run.outcome);
+		metrics_observe("objwatch_job_duration_seconds", job->recipe,
+		    now_monotonic() - run.t0);
+		metrics_observe("objwatch_queue_wait_seconds", job->recipe,
+		    job->queued_s);
+		if (strcmp(run.outcome, "done") == 0)
+			metrics_observe("objwatch_end_to_end_seconds",
+			    job->recipe, job->seen_s + now_monotonic() - run.t0);
+	}
+	if (run.inlen > 0)
+		metrics_count("objwatch_input_bytes_total", run.inlen, "recipe",
+		    job->recipe, NULL, NULL);
+	job_error_clear(&run.err);
 }
 
 /* Sleep until a notification, the stop pipe, or the poll interval. */
