@@ -736,17 +736,11 @@ config_s3_outputs(struct config_parse *cp)
 	}
 }
 
-/* Defaults, then the checks that need the whole file. */
+/* Defaults for the [objwatch] section. */
 static void
-config_resolve(struct config_parse *cp)
+config_resolve_globals(struct config_parse *cp)
 {
 	struct config	*conf = cp->conf;
-	struct source	*src;
-	struct recipe	*r;
-	struct stat	 st;
-	const char	*key;
-	char		*cause, *root;
-	size_t		 i, j, k;
 
 	/*
 	 * Beside the config, unless the config is the system's: /etc is
@@ -769,149 +763,217 @@ config_resolve(struct config_parse *cp)
 		conf->max_input_bytes = DEFAULT_MAX_INPUT_BYTES;
 	if (conf->max_pages == 0)
 		conf->max_pages = DEFAULT_MAX_PAGES;
+}
 
-	for (i = 0; i < conf->nrecipes; i++) {
-		r = conf->recipes[i];
-		if (r->max_pixels == 0)
-			r->max_pixels = conf->max_pixels;
-		if (r->max_input_bytes == 0)
-			r->max_input_bytes = conf->max_input_bytes;
-		if (r->max_pages == 0)
-			r->max_pages = conf->max_pages;
-		r->dir = conf->dir;
-		if (r->steps_text == NULL)
-			config_error(cp, r->line, "recipe '%s' has no 'steps'",
-			    r->name);
-		else if (recipe_parse_steps(r, &cause) != 0) {
-			config_error(cp, r->steps_line, "%s", cause);
-			free(cause);
-		} else if (!r->writes) {
-			/* info alone: what it finds goes to the database */
-			if (r->output != NULL)
-				config_error(cp, r->output_line, "recipe '%s': "
-				    "'output' does not apply: its only step, "
-				    "info, writes no file", r->name);
-			continue;
-		}
-		if (r->output == NULL) {
-			config_error(cp, r->line, "recipe '%s' has no "
-			    "'output' (for example dir:/srv/out/{key}.{ext})",
-			    r->name);
-			continue;
-		}
-		if (strncmp(r->output, "dir:", 4) == 0) {
-			r->output_kind = OUTPUT_DIR;
-			if (r->output[4] == '\0') {
-				config_error(cp, r->output_line, "recipe '%s': "
-				    "output 'dir:' names no folder", r->name);
-				continue;
-			}
-			r->output_template = path_absolute(conf->dir,
-			    r->output + 4);
-		} else if (strncmp(r->output, "s3:", 3) == 0) {
-			r->output_kind = OUTPUT_S3;
-			if (config_s3_output(cp, r) != 0)
-				continue;
-		} else {
-			config_error(cp, r->output_line, "recipe '%s': output "
-			    "'%s' must start with dir: (a folder) or s3: (a "
-			    "bucket)", r->name, r->output);
-			continue;
-		}
-		if (template_check(r->output + (r->output_kind == OUTPUT_S3 ?
-		    3 : 4), &cause) != 0) {
-			config_error(cp, r->output_line, "recipe '%s': %s",
-			    r->name, cause);
-			free(cause);
-			continue;
-		}
-		r->output_root = template_root(r->output_template);
-		if (r->output_kind == OUTPUT_DIR &&
-		    config_dir_writable(r->output_root, &cause) != 0) {
-			config_error(cp, r->output_line, "recipe '%s': output "
-			    "folder %s", r->name, cause);
-			free(cause);
-		}
-	}
+/* A recipe's output: its kind, template and root, checked. */
+static void
+config_resolve_output(struct config_parse *cp, struct recipe *r)
+{
+	struct config	*conf = cp->conf;
+	char		*cause;
 
-	for (i = 0; i < conf->nsources; i++) {
-		src = conf->sources[i];
-		if ((int)src->type == -1) {
-			config_error(cp, src->line, "source '%s' has no 'type' "
-			    "(dir or s3)", src->name);
-			continue;
-		}
-		if (src->settle == 0)
-			src->settle = DEFAULT_SETTLE;
-		if (src->reconcile == 0)
-			src->reconcile = DEFAULT_RECONCILE;
-		if (src->include.n == 0)
-			strv_split_words(&src->include, DEFAULT_INCLUDE);
-		if (src->exclude.n == 0)
-			strv_split_words(&src->exclude, DEFAULT_EXCLUDE);
-		else if (src->exclude.n == 1 && *src->exclude.v[0] == '\0')
-			strv_clear(&src->exclude);
-		if (src->include.n == 1 && *src->include.v[0] == '\0')
-			config_error(cp, src->line, "source '%s': 'include' "
-			    "is empty, so nothing would be processed",
-			    src->name);
-		if (src->type == SOURCE_S3)
-			config_s3_source(cp, src);
-		else if ((key = config_s3_key_set(src)) != NULL)
-			config_error(cp, src->line, "source '%s': '%s' is for s3 "
-			    "sources, and this one is type = dir", src->name,
-			    key);
-		else if (src->path == NULL)
-			config_error(cp, src->line, "source '%s' has no 'path'",
-			    src->name);
-		else if (stat(src->path, &st) == -1)
-			config_error(cp, src->path_line, "source '%s': path '%s': "
-			    "%s", src->name, src->path, strerror(errno));
-		else if (!S_ISDIR(st.st_mode))
-			config_error(cp, src->path_line, "source '%s': path '%s' is "
-			    "not a folder", src->name, src->path);
-		else if (access(src->path, R_OK | X_OK) == -1)
-			config_error(cp, src->path_line, "source '%s': path '%s' is "
-			    "not readable: %s", src->name, src->path,
-			    strerror(errno));
-		if (src->recipe_names.n == 0) {
-			config_error(cp, src->line, "source '%s' has no "
-			    "'recipes'", src->name);
-			continue;
-		}
-		src->recipes = xcalloc(src->recipe_names.n,
-		    sizeof *src->recipes);
-		for (j = 0; j < src->recipe_names.n; j++) {
-			r = config_find_recipe(conf, src->recipe_names.v[j]);
-			if (r == NULL) {
-				config_error(cp, src->recipes_line, "source '%s': no "
-				    "recipe '%s' (define [recipe.%s])",
-				    src->name, src->recipe_names.v[j],
-				    src->recipe_names.v[j]);
-				continue;
-			}
-			src->recipes[src->nrecipes++] = r;
-		}
-		/* Loop guard: outputs written inside this source. */
-		for (k = 0; k < conf->nrecipes && src->path != NULL; k++) {
-			root = conf->recipes[k]->output_root;
-			if (root == NULL || conf->recipes[k]->output_kind !=
-			    OUTPUT_DIR)
-				continue;
-			if (strcmp(root, src->path) == 0) {
-				config_error(cp, conf->recipes[k]->output_line,
-				    "recipe '%s': output '%s' is the folder of "
-				    "source '%s' itself: give outputs their "
-				    "own subfolder", conf->recipes[k]->name,
-				    root, src->name);
-				continue;
-			}
-			if (strncmp(root, src->path, strlen(src->path)) == 0 &&
-			    (root[strlen(src->path)] == '/' ||
-			    strcmp(src->path, "/") == 0))
-				strv_push(&src->skip_roots, root);
-		}
+	if (r->output == NULL) {
+		config_error(cp, r->line, "recipe '%s' has no "
+		    "'output' (for example dir:/srv/out/{key}.{ext})",
+		    r->name);
+		return;
 	}
+	if (strncmp(r->output, "dir:", 4) == 0) {
+		r->output_kind = OUTPUT_DIR;
+		if (r->output[4] == '\0') {
+			config_error(cp, r->output_line, "recipe '%s': "
+			    "output 'dir:' names no folder", r->name);
+			return;
+		}
+		r->output_template = path_absolute(conf->dir,
+		    r->output + 4);
+	} else if (strncmp(r->output, "s3:", 3) == 0) {
+		r->output_kind = OUTPUT_S3;
+		if (config_s3_output(cp, r) != 0)
+			return;
+	} else {
+		config_error(cp, r->output_line, "recipe '%s': output "
+		    "'%s' must start with dir: (a folder) or s3: (a "
+		    "bucket)", r->name, r->output);
+		return;
+	}
+	if (template_check(r->output + (r->output_kind == OUTPUT_S3 ?
+	    3 : 4), &cause) != 0) {
+		config_error(cp, r->output_line, "recipe '%s': %s",
+		    r->name, cause);
+		free(cause);
+		return;
+	}
+	r->output_root = template_root(r->output_template);
+	if (r->output_kind == OUTPUT_DIR &&
+	    config_dir_writable(r->output_root, &cause) != 0) {
+		config_error(cp, r->output_line, "recipe '%s': output "
+		    "folder %s", r->name, cause);
+		free(cause);
+	}
+}
+
+/* A recipe: limits from the globals, its steps, then its output. */
+static void
+config_resolve_recipe(struct config_parse *cp, struct recipe *r)
+{
+	struct config	*conf = cp->conf;
+	char		*cause;
+
+	if (r->max_pixels == 0)
+		r->max_pixels = conf->max_pixels;
+	if (r->max_input_bytes == 0)
+		r->max_input_bytes = conf->max_input_bytes;
+	if (r->max_pages == 0)
+		r->max_pages = conf->max_pages;
+	r->dir = conf->dir;
+	if (r->steps_text == NULL)
+		config_error(cp, r->line, "recipe '%s' has no 'steps'",
+		    r->name);
+	else if (recipe_parse_steps(r, &cause) != 0) {
+		config_error(cp, r->steps_line, "%s", cause);
+		free(cause);
+	} else if (!r->writes) {
+		/* info alone: what it finds goes to the database */
+		if (r->output != NULL)
+			config_error(cp, r->output_line, "recipe '%s': "
+			    "'output' does not apply: its only step, "
+			    "info, writes no file", r->name);
+		return;
+	}
+	config_resolve_output(cp, r);
+}
+
+/* The checks of a type = dir source: no s3 keys, a readable folder. */
+static void
+config_resolve_dir_source(struct config_parse *cp, struct source *src)
+{
+	struct stat	 st;
+	const char	*key;
+
+	if ((key = config_s3_key_set(src)) != NULL)
+		config_error(cp, src->line, "source '%s': '%s' is for s3 "
+		    "sources, and this one is type = dir", src->name,
+		    key);
+	else if (src->path == NULL)
+		config_error(cp, src->line, "source '%s' has no 'path'",
+		    src->name);
+	else if (stat(src->path, &st) == -1)
+		config_error(cp, src->path_line, "source '%s': path '%s': "
+		    "%s", src->name, src->path, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		config_error(cp, src->path_line, "source '%s': path '%s' is "
+		    "not a folder", src->name, src->path);
+	else if (access(src->path, R_OK | X_OK) == -1)
+		config_error(cp, src->path_line, "source '%s': path '%s' is "
+		    "not readable: %s", src->name, src->path,
+		    strerror(errno));
+}
+
+/* Point a source at the recipes it names. */
+static int
+config_resolve_source_recipes(struct config_parse *cp, struct source *src)
+{
+	struct recipe	*r;
+	size_t		 j;
+
+	if (src->recipe_names.n == 0) {
+		config_error(cp, src->line, "source '%s' has no "
+		    "'recipes'", src->name);
+		return (-1);
+	}
+	src->recipes = xcalloc(src->recipe_names.n,
+	    sizeof *src->recipes);
+	for (j = 0; j < src->recipe_names.n; j++) {
+		r = config_find_recipe(cp->conf, src->recipe_names.v[j]);
+		if (r == NULL) {
+			config_error(cp, src->recipes_line, "source '%s': no "
+			    "recipe '%s' (define [recipe.%s])",
+			    src->name, src->recipe_names.v[j],
+			    src->recipe_names.v[j]);
+			continue;
+		}
+		src->recipes[src->nrecipes++] = r;
+	}
+	return (0);
+}
+
+/* Loop guard: dir outputs written inside this source's folder. */
+static void
+config_resolve_dir_outputs(struct config_parse *cp, struct source *src)
+{
+	struct config	*conf = cp->conf;
+	char		*root;
+	size_t		 k;
+
+	for (k = 0; k < conf->nrecipes && src->path != NULL; k++) {
+		root = conf->recipes[k]->output_root;
+		if (root == NULL || conf->recipes[k]->output_kind !=
+		    OUTPUT_DIR)
+			continue;
+		if (strcmp(root, src->path) == 0) {
+			config_error(cp, conf->recipes[k]->output_line,
+			    "recipe '%s': output '%s' is the folder of "
+			    "source '%s' itself: give outputs their "
+			    "own subfolder", conf->recipes[k]->name,
+			    root, src->name);
+			continue;
+		}
+		if (strncmp(root, src->path, strlen(src->path)) == 0 &&
+		    (root[strlen(src->path)] == '/' ||
+		    strcmp(src->path, "/") == 0))
+			strv_push(&src->skip_roots, root);
+	}
+}
+
+/* A source: defaults, its type's checks, its recipes, its loop guard. */
+static void
+config_resolve_source(struct config_parse *cp, struct source *src)
+{
+	if ((int)src->type == -1) {
+		config_error(cp, src->line, "source '%s' has no 'type' "
+		    "(dir or s3)", src->name);
+		return;
+	}
+	if (src->settle == 0)
+		src->settle = DEFAULT_SETTLE;
+	if (src->reconcile == 0)
+		src->reconcile = DEFAULT_RECONCILE;
+	if (src->include.n == 0)
+		strv_split_words(&src->include, DEFAULT_INCLUDE);
+	if (src->exclude.n == 0)
+		strv_split_words(&src->exclude, DEFAULT_EXCLUDE);
+	else if (src->exclude.n == 1 && *src->exclude.v[0] == '\0')
+		strv_clear(&src->exclude);
+	if (src->include.n == 1 && *src->include.v[0] == '\0')
+		config_error(cp, src->line, "source '%s': 'include' "
+		    "is empty, so nothing would be processed",
+		    src->name);
+	if (src->type == SOURCE_S3)
+		config_s3_source(cp, src);
+	else
+		config_resolve_dir_source(cp, src);
+	if (config_resolve_source_recipes(cp, src) != 0)
+		return;
+	config_resolve_dir_outputs(cp, src);
+}
+
+/*
+ * Defaults, then the checks that need the whole file: recipes first, as
+ * the sources' loop guards need their output roots; the s3 outputs last,
+ * as they need every source.
+ */
+static void
+config_resolve(struct config_parse *cp)
+{
+	struct config	*conf = cp->conf;
+	size_t		 i;
+
+	config_resolve_globals(cp);
+	for (i = 0; i < conf->nrecipes; i++)
+		config_resolve_recipe(cp, conf->recipes[i]);
+	for (i = 0; i < conf->nsources; i++)
+		config_resolve_source(cp, conf->sources[i]);
 	if (conf->nsources == 0)
 		config_error(cp, 0, "no sources: add a [source.NAME] section");
 	config_s3_outputs(cp);
