@@ -17,6 +17,9 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* What the last input came to ("loaded" or "refused"), for the seed replay to check. */
+const char	*fuzz_outcome;
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,6 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strncmp(errors.v[i], path, strlen(path)) != 0)
 			abort();	/* every error names the file */
 	}
+	fuzz_outcome = conf != NULL ? "loaded" : "refused";
 	config_free(conf);
 	strv_clear(&errors);
 	return (0);

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,9 +14,13 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* What the last input came to ("events N" or "refused"), for the seed replay to check. */
+const char	*fuzz_outcome;
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static char		 outcome[32];
 	struct s3_events	 evs;
 	char			*body, *cause = NULL;
 	size_t			 i;
@@ -28,10 +33,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (evs.v[i].key == NULL || evs.v[i].bucket == NULL)
 				abort();
 		}
+		snprintf(outcome, sizeof outcome, "events %zu", evs.n);
+		fuzz_outcome = outcome;
 		events_clear(&evs);
 	} else {
 		if (cause == NULL)
 			abort();
+		fuzz_outcome = "refused";
 		free(cause);
 	}
 	free(body);

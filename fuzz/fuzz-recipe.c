@@ -14,6 +14,9 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* What the last input came to ("parsed" or "refused"), for the seed replay to check. */
+const char	*fuzz_outcome;
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,8 +36,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strlen(r.hash) != 16 || cause != NULL)
 			abort();
 		recipe_free_steps(&r);
+		fuzz_outcome = "parsed";
 	} else if (cause == NULL || *cause == '\0')
 		abort();	/* every refusal says why */
+	else
+		fuzz_outcome = "refused";
 	free(cause);
 	free(r.steps_text);
 	return (0);

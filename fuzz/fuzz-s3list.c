@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,13 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* What the last input came to ("objects N", "+ truncated", or "refused"), for the seed replay to check. */
+const char	*fuzz_outcome;
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static char		 outcome[48];
 	struct s3_listing	 l;
 	char			*token = NULL, *cause = NULL;
 	int			 truncated = 0;
@@ -31,10 +36,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		if (truncated && (token == NULL || *token == '\0'))
 			abort();
+		snprintf(outcome, sizeof outcome, "objects %zu%s", l.n,
+		    truncated ? " truncated" : "");
+		fuzz_outcome = outcome;
 		free(token);
 	} else {
 		if (cause == NULL || l.n != 0 || token != NULL)
 			abort();
+		fuzz_outcome = "refused";
 		free(cause);
 	}
 	s3_listing_clear(&l);

@@ -14,6 +14,9 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* What the last input came to ("no key", "bad template", "expanded" or "refused"), for the seed replay to check. */
+const char	*fuzz_outcome;
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,6 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	in = strndup((const char *)data, size);
 	if ((nl = strchr(in, '\n')) == NULL) {
+		fuzz_outcome = "no key";
 		free(in);
 		return (0);
 	}
@@ -34,6 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v.ext = "jpg";
 	v.hash = "0123456789abcdef";
 	if (template_check(tmpl, &cause) != 0) {
+		fuzz_outcome = "bad template";
 		free(cause);
 		free(tmpl);
 		free(in);
@@ -50,8 +55,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(root);
 		free(out);
-	} else
+		fuzz_outcome = "expanded";
+	} else {
+		fuzz_outcome = "refused";
 		free(cause);
+	}
 	free(tmpl);
 	free(in);
 	return (0);

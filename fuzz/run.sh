@@ -2,7 +2,8 @@
 # run.sh TARGET [SECONDS=60] [JOBS=1]: build a libFuzzer target with clang,
 # AddressSanitizer and UndefinedBehaviorSanitizer, and run it on its
 # corpus (fuzz/corpus/TARGET, grown in place) and its seeds
-# (tests/fuzz/TARGET, which `make check` replays). Run from a configured
+# (tests/fuzz/TARGET, which `make check` replays; an input copied there
+# needs its outcome in tests/fuzz/TARGET.expect). Run from a configured
 # tree (config.h at the top). Targets: recipe, template, config, imgcheck,
 # events, keys, s3list.
 #
