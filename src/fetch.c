@@ -1,6 +1,8 @@
 /*
  * Fetching an object's bytes for a job: one function per kind of source,
- * chosen by the source's type, so workers need not know where bytes live.
+ * chosen by the source's type, so workers need not know where bytes live:
+ * files are read by fetch-file.c, objects in buckets by s3.c, and neither
+ * reaches the threads that watch a source.
  */
 #include "config.h"
 
@@ -12,13 +14,8 @@ int
 source_fetch(const struct source *src, const struct claimed_job *job,
     void **data, size_t *len, struct job_error *err)
 {
-	switch (src->type) {
-	case SOURCE_DIR:
-		return (dir_fetch(src, job, data, len, err));
-	case SOURCE_S3:
+	/* config.c takes no type but dir and s3 (source_types). */
+	if (src->type == SOURCE_S3)
 		return (s3_fetch(src, job, data, len, err));
-	}
-	job_error_set(err, ERROR_CONFIG, 0, "source '%s': this build cannot "
-	    "fetch from its type", src->name);
-	return (-1);
+	return (fetch_file(src, job, data, len, err));
 }

@@ -507,9 +507,12 @@ struct dir_watcher *dir_watcher_start(const struct config *,
 	     volatile sig_atomic_t *stop, char **cause);
 void	 dir_watcher_join(struct dir_watcher *);
 int	 dir_source_check(const struct source *, char **cause);
-int	 dir_version(const char *path, char **version,
-	     struct object_version *, char **cause);
-int	 dir_fetch(const struct source *, const struct claimed_job *,
+
+/* fetch-file.c: a dir source's file for a job, by key and version. */
+struct stat;
+char	*fetch_file_version(const struct stat *);
+char	*fetch_file_path(const struct source *, const char *key);
+int	 fetch_file(const struct source *, const struct claimed_job *,
 	     void **, size_t *, struct job_error *);
 
 /* fetch.c: an object's bytes, from whichever kind of source holds it. */

@@ -60,8 +60,8 @@
  * Keys. A file's key is its path below the source's folder, made valid
  * UTF-8 by key_from_name (util.c): PostgreSQL text is UTF-8 and a file name
  * is any bytes, so each byte of a name that is not UTF-8 is recorded as
- * U+EF00 + byte (U+EF80 to U+EFFF), and dir_path turns a key back into the
- * bytes on disk. Events, the pending table, listings, renames and
+ * U+EF00 + byte (U+EF80 to U+EFFF), and fetch_file_path (fetch-file.c)
+ * turns a key back into the bytes on disk. Events, the pending table, listings, renames and
  * deletions all make keys with dir_key; include and exclude globs match
  * keys.
  *
@@ -196,125 +196,6 @@ struct dir_watcher {
 	int			 unwatched_errno;
 };
 
-/* The version string of a file: size:mtime_ns:inode. */
-static char *
-dir_version_of(const struct stat *st)
-{
-	char	*v;
-
-	xasprintf(&v, "%lld:%lld:%llu", (long long)st->st_size,
-	    (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
-	    (unsigned long long)st->st_ino);
-	return (v);
-}
-
-static int	dir_fetch_path(const char *, const char *, void **, size_t *,
-		    struct job_error *);
-static char	*dir_path(const struct source *, const char *);
-
-/* Stat path and describe its version; fails for anything but a file. */
-int
-dir_version(const char *path, char **version, struct object_version *ov,
-    char **cause)
-{
-	struct stat	 st;
-
-	if (lstat(path, &st) == -1) {
-		xasprintf(cause, "cannot stat '%s': %s", path,
-		    strerror(errno));
-		return (-1);
-	}
-	if (!S_ISREG(st.st_mode)) {
-		xasprintf(cause, "'%s' is not a regular file", path);
-		return (-1);
-	}
-	*version = dir_version_of(&st);
-	ov->size = st.st_size;
-	ov->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
-	    st.st_mtim.tv_nsec;
-	ov->inode = st.st_ino;
-	ov->version = *version;
-	return (0);
-}
-
-/*
- * Read a job's file, checking it is still the version that was queued: a
- * file changed since has a job of its own for its new version.
- */
-int
-dir_fetch(const struct source *src, const struct claimed_job *job,
-    void **data, size_t *len, struct job_error *err)
-{
-	const char	*version = job->version;
-	char		*path;
-	int		 rc;
-
-	path = dir_path(src, job->key);
-	rc = dir_fetch_path(path, version, data, len, err);
-	free(path);
-	return (rc);
-}
-
-static int
-dir_fetch_path(const char *path, const char *version, void **data,
-    size_t *len, struct job_error *err)
-{
-	struct stat	 st;
-	char		*now, *cause;
-	ssize_t		 n;
-	size_t		 off = 0;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno == ENOENT)
-			job_error_set(err, ERROR_IO, 0, "'%s' no longer exists "
-			    "(deleted or renamed before it was processed)",
-			    path);
-		else
-			job_error_set(err, ERROR_IO, errno != EACCES &&
-			    errno != ELOOP, "cannot open '%s': %s", path,
-			    strerror(errno));
-		return (-1);
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		job_error_set(err, ERROR_IO, 0, "'%s' is not a regular file",
-		    path);
-		close(fd);
-		return (-1);
-	}
-	now = dir_version_of(&st);
-	if (strcmp(now, version) != 0) {
-		job_error_set(err, ERROR_IO, 0, "'%s' changed after it was "
-		    "queued (version %s, now %s); the new version has its own "
-		    "job", path, version, now);
-		free(now);
-		close(fd);
-		return (-1);
-	}
-	free(now);
-	*data = xmalloc(st.st_size + 1);
-	while (off < (size_t)st.st_size) {
-		n = read(fd, (char *)*data + off, st.st_size - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			xasprintf(&cause, "%s", n == 0 ? "file shrank while "
-			    "being read" : strerror(errno));
-			job_error_set(err, ERROR_IO, 1, "cannot read '%s': %s",
-			    path, cause);
-			free(cause);
-			free(*data);
-			*data = NULL;
-			close(fd);
-			return (-1);
-		}
-		off += n;
-	}
-	close(fd);
-	*len = off;
-	return (0);
-}
-
 /* Check a dir source can be watched: it exists and is a readable folder. */
 int
 dir_source_check(const struct source *src, char **cause)
@@ -351,18 +232,6 @@ dir_key(const struct source *src, const char *path)
 	while (*rel == '/')
 		rel++;
 	return (key_from_name(rel));
-}
-
-/* The path on disk of a key (or a folder's key) of src. */
-static char *
-dir_path(const struct source *src, const char *key)
-{
-	char	*name, *path;
-
-	name = name_from_key(key);
-	path = path_join(src->path, name);
-	free(name);
-	return (path);
 }
 
 /* Whether a path in src lies under one of its outputs (the loop guard). */
@@ -809,7 +678,7 @@ dir_enqueue_one(struct dir_watcher *dw, const struct source *src,
 	char			*version;
 
 	memset(&ov, 0, sizeof ov);
-	version = dir_version_of(st);
+	version = fetch_file_version(st);
 	ov.source = src->name;
 	ov.key = key;
 	ov.version = version;
@@ -871,7 +740,7 @@ dir_enqueue(struct dir_watcher *dw, const struct source *src,
 	memset(ov, 0, sizeof *ov);
 	ov->source = src->name;
 	ov->key = xstrdup(key);
-	ov->version = dir_version_of(st);
+	ov->version = fetch_file_version(st);
 	ov->size = st->st_size;
 	ov->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL +
 	    st->st_mtim.tv_nsec;
@@ -1376,7 +1245,7 @@ dir_list(const struct source *src, const char *path, struct dir_file **files,
 			f = &(*files)[(*nfiles)++];
 			f->key = key;
 			f->st = st;
-			f->version = dir_version_of(&st);
+			f->version = fetch_file_version(&st);
 		}
 		free(child);
 	}
@@ -1506,7 +1375,7 @@ dir_walk(struct dir_watcher *dw, const struct source *src, const char *path)
 			if (e != NULL && e->complete)
 				continue;
 		}
-		fullpath = dir_path(src, f->key);
+		fullpath = fetch_file_path(src, f->key);
 		held = f->st;
 		if (f->st.st_size == 0 || !dir_complete(dw, src, fullpath,
 		    &f->st, &held, 0) || held.st_size == 0)
@@ -1571,7 +1440,7 @@ dir_reconcile_folders(struct dir_watcher *dw, const struct source *src)
 	for (i = 0; i < folders.n && !*dw->stop; i++) {
 		if (*folders.v[i] == '\0')
 			continue;
-		path = dir_path(src, folders.v[i]);
+		path = fetch_file_path(src, folders.v[i]);
 		if (lstat(path, &st) == -1 && (errno == ENOENT ||
 		    errno == ENOTDIR)) {
 			strv_push(&one, folders.v[i]);

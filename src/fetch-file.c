@@ -1,0 +1,117 @@
+/*
+ * Reading a dir source's objects for jobs.
+ *
+ * A job names a key and the version its file had when it was queued: size,
+ * mtime in nanoseconds and inode (fetch_file_version, the one format the
+ * folder watcher records too). The worker reads the file here, by the key
+ * turned back into the bytes of its name (fetch_file_path), and refuses it
+ * when it is no longer that version: the new version has a job of its own.
+ * Nothing here touches the watcher (source-dir.c) or its inotify state.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+/* The version string of a file: size:mtime_ns:inode. */
+char *
+fetch_file_version(const struct stat *st)
+{
+	char	*v;
+
+	xasprintf(&v, "%lld:%lld:%llu", (long long)st->st_size,
+	    (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+	    (unsigned long long)st->st_ino);
+	return (v);
+}
+
+/* The path of a key in a dir source: the key's bytes back as on disk. */
+char *
+fetch_file_path(const struct source *src, const char *key)
+{
+	char	*name, *path;
+
+	name = name_from_key(key);
+	path = path_join(src->path, name);
+	free(name);
+	return (path);
+}
+
+/* Read all of an open file of st's size into *data. */
+static int
+fetch_file_read(int fd, const char *path, const struct stat *st,
+    void **data, size_t *len, struct job_error *err)
+{
+	ssize_t	 n;
+	size_t	 off = 0;
+
+	*data = xmalloc(st->st_size + 1);
+	while (off < (size_t)st->st_size) {
+		n = read(fd, (char *)*data + off, st->st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			job_error_set(err, ERROR_IO, 1, "cannot read '%s': %s",
+			    path, n == 0 ? "file shrank while being read" :
+			    strerror(errno));
+			FREE_NULL(*data);
+			return (-1);
+		}
+		off += n;
+	}
+	*len = off;
+	return (0);
+}
+
+/*
+ * Read a job's file, checking it is still the version that was queued: a
+ * file changed since has a job of its own for its new version.
+ */
+int
+fetch_file(const struct source *src, const struct claimed_job *job,
+    void **data, size_t *len, struct job_error *err)
+{
+	struct stat	 st;
+	char		*path, *now = NULL;
+	int		 fd, rc = -1;
+
+	path = fetch_file_path(src, job->key);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno == ENOENT)
+			job_error_set(err, ERROR_IO, 0, "'%s' no longer exists "
+			    "(deleted or renamed before it was processed)",
+			    path);
+		else
+			job_error_set(err, ERROR_IO, errno != EACCES &&
+			    errno != ELOOP, "cannot open '%s': %s", path,
+			    strerror(errno));
+		free(path);
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		job_error_set(err, ERROR_IO, 0, "'%s' is not a regular file",
+		    path);
+		goto out;
+	}
+	now = fetch_file_version(&st);
+	if (strcmp(now, job->version) != 0) {
+		job_error_set(err, ERROR_IO, 0, "'%s' changed after it was "
+		    "queued (version %s, now %s); the new version has its own "
+		    "job", path, job->version, now);
+		goto out;
+	}
+	rc = fetch_file_read(fd, path, &st, data, len, err);
+out:
+	close(fd);
+	free(now);
+	free(path);
+	return (rc);
+}
