@@ -21,9 +21,7 @@ store_put(const struct recipe *r, const char *location, const void *data,
     size_t len, const char *mime, const struct source *src,
     struct job_error *err)
 {
-	const char	*key;
 	char		*path;
-	size_t		 blen;
 	int		 rc;
 
 	switch (r->output_kind) {
@@ -34,15 +32,14 @@ store_put(const struct recipe *r, const char *location, const void *data,
 		free(path);
 		return (rc);
 	case OUTPUT_S3:
-		/* location is s3:BUCKET/KEY */
-		blen = strlen(r->output_bucket);
-		if (strncmp(location, "s3:", 3) != 0 ||
-		    strncmp(location + 3, r->output_bucket, blen) != 0 ||
-		    location[3 + blen] != '/')
-			break;
-		key = location + 3 + blen + 1;
-		return (s3_put(r->output_via, r->output_bucket, key, data, len,
-		    mime, src->name, err));
+		/*
+		 * location is s3:BUCKET/KEY: config_s3_output keeps the
+		 * bucket free of fields, and template_expand copies the
+		 * fixed part as written, then one '/' (path_join).
+		 */
+		return (s3_put(r->output_via, r->output_bucket, location + 3 +
+		    strlen(r->output_bucket) + 1, data, len, mime, src->name,
+		    err));
 	case OUTPUT_TABLE:
 		/* rows are written by the lines runner, not as one output */
 		break;
