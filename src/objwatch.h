@@ -459,8 +459,6 @@ struct job_output {
 int	 queue_enqueue(PGconn *, const struct source *,
 	     const struct object_version *, int max_attempts, int *njobs,
 	     char **cause);
-int	 queue_known(PGconn *, const char *source, const char *key,
-	     const char *version, int *known, char **cause);
 int	 queue_claim(PGconn *, const char *worker, double lease,
 	     struct claimed_job *, int *got, char **cause);
 int	 queue_complete(PGconn *, const char *worker,

@@ -162,27 +162,6 @@ queue_enqueue(PGconn *conn, const struct source *src,
 	return (0);
 }
 
-/* Whether this exact object version is already in the ledger. */
-int
-queue_known(PGconn *conn, const char *source, const char *key,
-    const char *version, int *known, char **cause)
-{
-	PGresult	*res;
-	const char	*params[3] = { source, key, version };
-
-	res = PQexecParams(conn, "SELECT 1 FROM objwatch.objects WHERE "
-	    "source = $1 AND key = $2 AND version = $3 AND deleted_at IS NULL",
-	    3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*cause = db_error(conn, res);
-		PQclear(res);
-		return (-1);
-	}
-	*known = PQntuples(res) > 0;
-	PQclear(res);
-	return (0);
-}
-
 #define QUEUE_REAP_INTERVAL	5.0	/* seconds between reaps, per worker */
 
 static const char claim_sql[] =
