@@ -903,6 +903,7 @@ main(int argc, char **argv)
 	const struct command	*cmd;
 	int			 ch;
 
+	random_seed();
 	while ((ch = getopt_long(argc, argv, "+c:hvV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {

@@ -96,6 +96,7 @@ int	 parse_size(const char *, uint64_t *);
 double	 now_monotonic(void);
 double	 now_wall(void);
 int	 ncpus(void);
+void	 random_seed(void);
 int	 utf8_valid(const char *);
 char	*utf8_escape(const char *);
 char	*key_from_name(const char *);

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -421,6 +422,23 @@ now_wall(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+/*
+ * Seed random() from the kernel, once a process, before any thread that
+ * draws from it starts: retry jitter must differ between processes, or
+ * the jobs every process failed together would all retry together. Its
+ * one state serves every thread of the process (glibc locks it).
+ */
+void
+random_seed(void)
+{
+	unsigned int	 seed;
+
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != sizeof seed)
+		seed = (unsigned int)getpid() ^ (unsigned int)(now_wall() *
+		    1000000);
+	srandom(seed);
 }
 
 /* The number of CPUs this process may run on. */
