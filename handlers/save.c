@@ -59,39 +59,6 @@ struct save {
 	long long	 max_bytes;	/* 0: no limit */
 };
 
-/*
- * Whether this libvips can write format: it has the saver and, for AVIF,
- * an AV1 encoder that works (libheif may be built without one). Called
- * while the config is read, before any worker thread starts.
- */
-int
-save_can_encode(const char *format)
-{
-	static int	 avif = -1;
-	VipsImage	*one;
-	void		*buf = NULL;
-	size_t		 len;
-
-	if (strcmp(format, "avif") != 0)
-		return (1);
-	if (avif != -1)
-		return (avif);
-	avif = 0;
-	if (vips_type_find("VipsOperation", "heifsave_buffer") == 0)
-		return (avif);
-	if (vips_black(&one, 16, 16, "bands", 3, NULL) != 0) {
-		vips_error_clear();
-		return (avif);
-	}
-	if (vips_heifsave_buffer(one, &buf, &len, "compression",
-	    VIPS_FOREIGN_HEIF_COMPRESSION_AV1, NULL) == 0 && len > 0)
-		avif = 1;
-	vips_error_clear();
-	g_free(buf);
-	g_object_unref(one);
-	return (avif);
-}
-
 static int
 save_parse(struct step *st, char **cause)
 {
@@ -127,7 +94,7 @@ save_parse(struct step *st, char **cause)
 		    "lower)");
 		return (-1);
 	}
-	if (s->format == FORMAT_AVIF && !save_can_encode("avif")) {
+	if (s->format == FORMAT_AVIF && !image_can_encode("avif")) {
 		xasprintf(cause, "parameter 'format': this libvips (%s) "
 		    "cannot encode AVIF (no heifsave with an AV1 encoder); "
 		    "use jpeg, png or webp", vips_version_string());
@@ -155,7 +122,7 @@ save_pick_format(const struct save *s, const struct image_job *job)
 		if (strncmp(job->loader, "webpload", 8) == 0)
 			return (FORMAT_WEBP);
 		if (strncmp(job->loader, "heifload", 8) == 0 &&
-		    save_can_encode("avif"))
+		    image_can_encode("avif"))
 			return (FORMAT_AVIF);
 	}
 	return (vips_image_hasalpha(job->image) ? FORMAT_PNG : FORMAT_JPEG);

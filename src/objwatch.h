@@ -221,9 +221,6 @@ int	 step_arg_gravity(struct step *, const char *key, int def, int *out,
 const char *gravity_name(int);
 void	 gravity_place(int gravity, int outer_w, int outer_h, int w, int h,
 	     int *x, int *y);
-int	 image_job_load(struct image_job *);
-void	 image_job_fail(struct image_job *, enum error_class,
-	     const char *what);
 
 extern const struct handler handler_thumbnail;
 extern const struct handler handler_crop;
@@ -231,12 +228,15 @@ extern const struct handler handler_watermark;
 extern const struct handler handler_save;
 extern const struct handler handler_info;
 
-/* handlers/info.c: what an image is, from its header, as JSON. */
-int	 image_info(const void *, size_t, char **json, char **cause);
+/* image.c: libvips' reasons, encoders and metadata; a job's image. */
+char	*image_error(void);
+int	 image_can_encode(const char *format);
 char	*image_exif_string(struct _VipsImage *, const char *field);
-
-/* handlers/save.c: whether this libvips can write a format. */
-int	 save_can_encode(const char *format);
+int	 image_info(const void *, size_t, char **json, char **cause);
+int	 image_job_load(struct image_job *);
+void	 image_job_fail(struct image_job *, enum error_class,
+	     const char *what);
+void	 image_job_clear(struct image_job *);
 
 /* Admission limits: their defaults, and what 0 means in a recipe. */
 #define DEFAULT_MAX_PIXELS	50000000LL
@@ -289,9 +289,7 @@ void	 recipe_free_steps(struct recipe *);
 int	 recipe_run(const struct recipe *, struct image_job *);
 int	 recipe_admit_size(const struct recipe *, const char *name,
 	     long long size, struct job_error *);
-void	 image_job_clear(struct image_job *);
 void	 images_init(const char *argv0);
-char	*image_error(void);
 
 /* imgcheck.c: structural checks libvips does not make. */
 int	 imgcheck_complete(const void *, size_t, const char **what);

@@ -299,39 +299,6 @@ fail:
 	return (-1);
 }
 
-/*
- * The libvips error buffer as one line ("a; b"), cleared. The buffer is
- * shared by every thread, so this is read right after the failing call.
- */
-char *
-image_error(void)
-{
-	const char	*p;
-	char		*out, *o;
-
-	p = vips_error_buffer();
-	out = o = xmalloc(strlen(p) * 2 + 1);
-	for (; *p != '\0'; p++) {
-		if (*p == '\n') {
-			while (p[1] == '\n')
-				p++;
-			if (p[1] != '\0' && o != out) {
-				*o++ = ';';
-				*o++ = ' ';
-			}
-			continue;
-		}
-		*o++ = *p;
-	}
-	*o = '\0';
-	vips_error_clear();
-	if (*out == '\0') {
-		free(out);
-		out = xstrdup("libvips gave no reason");
-	}
-	return (out);
-}
-
 /* Set up libvips for untrusted input; once, before any thread starts. */
 void
 images_init(const char *argv0)
@@ -364,7 +331,7 @@ images_init(const char *argv0)
 	/* PDF, SVG, PPM, ImageMagick and friends: too much attack surface. */
 	vips_block_untrusted_set(TRUE);
 	/* Answered once here, before threads: it encodes a test image. */
-	(void)save_can_encode("avif");
+	(void)image_can_encode("avif");
 }
 
 /*
@@ -387,39 +354,6 @@ image_loader_nickname(const char *class_name, int *blocked)
 	    VIPS_OPERATION_BLOCKED) != 0;
 	g_type_class_unref(cls);	/* static types live on */
 	return (nickname);
-}
-
-/*
- * Load the input as it is, for a recipe whose first step is not a loader.
- * Sequential access: every step streams top to bottom.
- */
-int
-image_job_load(struct image_job *job)
-{
-	if (job->image != NULL)
-		return (0);
-	job->image = vips_image_new_from_buffer(job->in, job->inlen,
-	    "fail_on=truncated", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
-	if (job->image == NULL) {
-		char	*why = image_error();
-
-		job_error_set(&job->error, ERROR_DECODE, 0,
-		    "cannot decode '%s': %s", job->in_name, why);
-		free(why);
-		return (-1);
-	}
-	return (0);
-}
-
-/* Fail the job with the libvips error buffer as the reason for what. */
-void
-image_job_fail(struct image_job *job, enum error_class cls, const char *what)
-{
-	char	*why = image_error();
-
-	job_error_set(&job->error, cls, 0, "cannot %s '%s': %s", what,
-	    job->in_name, why);
-	free(why);
 }
 
 /*
@@ -478,20 +412,6 @@ recipe_admit(const struct recipe *r, struct image_job *job)
 		return (-1);
 	}
 	return (0);
-}
-
-/* Release what a run left in the job, keeping nothing. */
-void
-image_job_clear(struct image_job *job)
-{
-	if (job->image != NULL)
-		g_object_unref(job->image);
-	job->image = NULL;
-	g_free(job->out);
-	job->out = NULL;
-	job->outlen = 0;
-	FREE_NULL(job->info);
-	job_error_clear(&job->error);
 }
 
 /*

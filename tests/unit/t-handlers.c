@@ -652,7 +652,7 @@ test_save(void)
 	    "JPEG's default quality is 80");
 	SAME("save format=webp", "save format=webp quality=79",
 	    "WebP's default quality is 79");
-	if (save_can_encode("avif")) {
+	if (image_can_encode("avif")) {
 		SAME("save format=avif", "save format=avif quality=63",
 		    "AVIF's default quality is 63");
 		run("thumbnail width=100 | save format=avif", buf, len, &a);
