@@ -227,6 +227,13 @@ db_teardown(void)
 	FREE_NULL(db_conninfo);
 }
 
+/* The version of libpq this build runs with, as PQlibVersion gives it. */
+int
+db_lib_version(void)
+{
+	return (PQlibVersion());
+}
+
 /* A readable message from a failed result, or the connection. */
 char *
 db_error(PGconn *conn, PGresult *res)

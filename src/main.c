@@ -22,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <vips/vips.h>
 
 #include "objwatch.h"
 #include "banned.h"
@@ -334,7 +333,7 @@ cmd_run(int argc, char **argv)
 	s3_cleanup();
 	db_teardown();
 	config_free(conf);
-	vips_shutdown();
+	images_shutdown();
 	log_info("stopped");
 	return (0);
 }
@@ -417,8 +416,6 @@ cmd_check(int argc, char **argv)
 		command_help(command_find("check"), stderr);
 		return (2);
 	}
-	if (VIPS_INIT("objwatch") != 0)
-		fatalx("cannot start libvips");
 	conf = load_config();
 	config_print(conf, stdout);
 	if (check_connect) {
@@ -513,7 +510,7 @@ cmd_process(int argc, char **argv)
 		free(cause);
 		goto out;
 	}
-	if (worker_process_bytes(r, data, len, argv[i + 1], &job) != 0) {
+	if (recipe_run_bytes(r, data, len, argv[i + 1], &job) != 0) {
 		fprintf(stderr, "objwatch: %s: %s\n",
 		    error_class_name(job.error.cls), job.error.msg);
 		image_job_clear(&job);
@@ -533,7 +530,7 @@ cmd_process(int argc, char **argv)
 	rc = 0;
 out:
 	config_free(conf);
-	vips_shutdown();
+	images_shutdown();
 	return (rc);
 }
 
@@ -730,7 +727,7 @@ cmd_scan(int argc, char **argv)
 	s3_cleanup();
 	db_teardown();
 	config_free(conf);
-	vips_shutdown();
+	images_shutdown();
 	return (rc == 0 ? 0 : 1);
 }
 
@@ -867,9 +864,8 @@ cmd_version(int argc, char **argv)
 		command_help(command_find("version"), stderr);
 		return (2);
 	}
-	printf("objwatch %s\nlibvips %d.%d.%d\nlibpq %d\n", PACKAGE_VERSION,
-	    vips_version(0), vips_version(1), vips_version(2),
-	    PQlibVersion());
+	printf("objwatch %s\nlibvips %s\nlibpq %d\n", PACKAGE_VERSION,
+	    images_version(), db_lib_version());
 	return (0);
 }
 

@@ -22,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <vips/vips.h>
 
 #include "objwatch.h"
 #include "banned.h"
@@ -202,7 +201,7 @@ metrics_zero(const struct config *conf)
 	metrics_count("objwatch_db_reconnects_total", 0, NULL, NULL, NULL,
 	    NULL);
 	metrics_set_labels("objwatch_build_info", 1, "version",
-	    PACKAGE_VERSION, "libvips", vips_version_string());
+	    PACKAGE_VERSION, "libvips", images_version());
 }
 
 /* The series name{labels}, created if new; called with the lock held. */
@@ -418,14 +417,15 @@ metrics_render(PGconn *conn)
 	char		*out = xstrdup("");
 	const char	*last = "";
 	struct series	*s;
+	double		 vips_now, vips_high;
 	size_t		 i, b;
 
 	metrics_from_db(conn);
 	metrics_process();
-	metrics_set("objwatch_vips_memory_bytes", (double)vips_tracked_get_mem(),
-	    NULL, NULL);
-	metrics_set("objwatch_vips_memory_highwater_bytes",
-	    (double)vips_tracked_get_mem_highwater(), NULL, NULL);
+	images_memory(&vips_now, &vips_high);
+	metrics_set("objwatch_vips_memory_bytes", vips_now, NULL, NULL);
+	metrics_set("objwatch_vips_memory_highwater_bytes", vips_high, NULL,
+	    NULL);
 
 	pthread_mutex_lock(&metrics_lock);
 	/* Group series of one name together, as the format wants. */

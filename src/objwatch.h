@@ -287,9 +287,14 @@ struct recipe {
 int	 recipe_parse_steps(struct recipe *, char **cause);
 void	 recipe_free_steps(struct recipe *);
 int	 recipe_run(const struct recipe *, struct image_job *);
+int	 recipe_run_bytes(const struct recipe *, const void *, size_t,
+	     const char *name, struct image_job *);
 int	 recipe_admit_size(const struct recipe *, const char *name,
 	     long long size, struct job_error *);
 void	 images_init(const char *argv0);
+void	 images_shutdown(void);
+void	 images_memory(double *now, double *highwater);
+const char *images_version(void);
 
 /* imgcheck.c: structural checks libvips does not make. */
 int	 imgcheck_complete(const void *, size_t, const char **what);
@@ -415,6 +420,7 @@ PGresult *db_exec_prepared(PGconn *, const char *name, const char *sql,
 	    int nparams, const char *const *params);
 int	 db_migrate(PGconn *, int verbose, char **cause);
 char	*db_error(PGconn *, PGresult *);
+int	 db_lib_version(void);
 
 /* queue.c: jobs in PostgreSQL. */
 struct object_version {
@@ -669,8 +675,6 @@ struct workers	*workers_start(const struct config *,
 void		 workers_join(struct workers *);
 const char	*worker_host(void);
 void		 workers_release_dead(PGconn *);
-int		 worker_process_bytes(const struct recipe *, const void *,
-		     size_t, const char *name, struct image_job *);
 
 /* metrics.c: counters, gauges and histograms for GET /metrics. */
 void	 metrics_count(const char *name, double, const char *k1,

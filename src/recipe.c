@@ -334,6 +334,28 @@ images_init(const char *argv0)
 	(void)image_can_encode("avif");
 }
 
+/* Stop libvips, after every thread that used it is done. */
+void
+images_shutdown(void)
+{
+	vips_shutdown();
+}
+
+/* What libvips holds in pixel buffers now, and the most it ever held. */
+void
+images_memory(double *now, double *highwater)
+{
+	*now = (double)vips_tracked_get_mem();
+	*highwater = (double)vips_tracked_get_mem_highwater();
+}
+
+/* The version of libvips this build runs with, "8.14.1". */
+const char *
+images_version(void)
+{
+	return (vips_version_string());
+}
+
 /*
  * The nickname of a loader class ("VipsForeignLoadJpegBuffer" gives
  * "jpegload_buffer") and whether libvips blocks it as untrusted.
@@ -471,5 +493,27 @@ recipe_run(const struct recipe *r, struct image_job *job)
 			return (-1);
 		}
 	}
+	return (0);
+}
+
+/*
+ * Run a recipe over bytes already in memory: what a worker does with an
+ * object it read and `objwatch process` with a file, so both give the same
+ * bytes. The pipeline ends at save: the pixels are let go here, the
+ * encoded output stays in job->out.
+ */
+int
+recipe_run_bytes(const struct recipe *r, const void *data, size_t len,
+    const char *name, struct image_job *job)
+{
+	memset(job, 0, sizeof *job);
+	job->in = data;
+	job->inlen = len;
+	job->in_name = name;
+	if (recipe_run(r, job) != 0)
+		return (-1);
+	if (job->image != NULL)
+		g_object_unref(job->image);
+	job->image = NULL;
 	return (0);
 }

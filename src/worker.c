@@ -25,8 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <vips/vips.h>
-
 #include "objwatch.h"
 #include "banned.h"
 
@@ -45,27 +43,6 @@ struct workers {
 	struct worker		*w;
 	int			 n;
 };
-
-/*
- * Run a recipe over bytes already in memory: the part of a job that needs
- * no database, shared with `objwatch process` so both give the same bytes.
- */
-int
-worker_process_bytes(const struct recipe *r, const void *data, size_t len,
-    const char *name, struct image_job *job)
-{
-	memset(job, 0, sizeof *job);
-	job->in = data;
-	job->inlen = len;
-	job->in_name = name;
-	if (recipe_run(r, job) != 0)
-		return (-1);
-	/* The pipeline ends at save: the pixels are no longer needed. */
-	if (job->image != NULL)
-		g_object_unref(job->image);
-	job->image = NULL;
-	return (0);
-}
 
 /*
  * After a failed statement: if the connection broke (a database restart),
@@ -218,7 +195,7 @@ worker_run_image(struct worker *w, struct claimed_job *job,
 	/* An info recipe learns it anyway, unless it fails. */
 	if (job->need_info && r->writes)
 		worker_learn_info(job, data, len);
-	if (worker_process_bytes(r, data, len, job->key, &ij) != 0) {
+	if (recipe_run_bytes(r, data, len, job->key, &ij) != 0) {
 		run->err = ij.error;
 		memset(&ij.error, 0, sizeof ij.error);
 		if (job->need_info)

@@ -158,7 +158,7 @@ run_limits(const char *steps, const void *data, size_t len,
 	}
 	r->max_pixels = max_pixels;
 	r->max_pages = max_pages;
-	if (worker_process_bytes(r, data, len, "in", &job) != 0)
+	if (recipe_run_bytes(r, data, len, "in", &job) != 0)
 		xasprintf(&res->what, "%s: %s", error_class_name(job.error.cls),
 		    job.error.msg);
 	else {

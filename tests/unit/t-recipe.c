@@ -88,7 +88,7 @@ run(const char *steps, const void *data, size_t len)
 		free(cause);
 		return (out);
 	}
-	if (worker_process_bytes(r, data, len, "in.jpg", &job) != 0)
+	if (recipe_run_bytes(r, data, len, "in.jpg", &job) != 0)
 		xasprintf(&out, "%s: %s", error_class_name(job.error.cls),
 		    job.error.msg);
 	else
