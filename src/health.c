@@ -145,6 +145,41 @@ health_source_is_ok(const char *name)
 	return (ok);
 }
 
+/* Whether a source's last word was that it fails. */
+int
+health_source_is_failing(const char *name)
+{
+	struct health_source	*s;
+	int			 failing = 0;
+
+	pthread_mutex_lock(&health_lock);
+	if ((s = health_find(name)) != NULL)
+		failing = s->state == HEALTH_FAILING;
+	pthread_mutex_unlock(&health_lock);
+	return (failing);
+}
+
+/*
+ * Copy each source's state into the gauges objwatch_source_up and
+ * objwatch_source_ready, for /metrics: exported, never read back.
+ */
+void
+health_export_metrics(void)
+{
+	struct health_source	*s;
+	size_t			 i;
+
+	pthread_mutex_lock(&health_lock);
+	for (i = 0; i < health_nsources; i++) {
+		s = &health_sources[i];
+		metrics_set("objwatch_source_up", s->state == HEALTH_OK ||
+		    s->state == HEALTH_STANDBY, "source", s->name);
+		metrics_set("objwatch_source_ready", s->ready ||
+		    s->state == HEALTH_STANDBY, "source", s->name);
+	}
+	pthread_mutex_unlock(&health_lock);
+}
+
 /* A worker started (+1) or ended (-1); took (+1) or finished (-1) a job. */
 void
 health_worker(int alive, int busy)

@@ -299,27 +299,6 @@ metrics_set(const char *name, double v, const char *k1, const char *v1)
 	metrics_set_labels(name, v, k1, v1, NULL, NULL);
 }
 
-/* The value of a gauge with one label, or def when it was never set. */
-double
-metrics_get(const char *name, const char *k1, const char *v1, double def)
-{
-	char	 labels[300];
-	size_t	 i;
-	double	 v = def;
-
-	metrics_labels(labels, sizeof labels, k1, v1, NULL, NULL);
-	pthread_mutex_lock(&metrics_lock);
-	for (i = 0; i < nmetrics; i++) {
-		if (strcmp(metrics[i].name, name) == 0 &&
-		    strcmp(metrics[i].labels, labels) == 0) {
-			v = metrics[i].value;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&metrics_lock);
-	return (v);
-}
-
 /* Record one observation in a histogram labelled by recipe. */
 void
 metrics_observe(const char *name, const char *recipe, double seconds)
@@ -422,6 +401,7 @@ metrics_render(PGconn *conn)
 
 	metrics_from_db(conn);
 	metrics_process();
+	health_export_metrics();
 	images_memory(&vips_now, &vips_high);
 	metrics_set("objwatch_vips_memory_bytes", vips_now, NULL, NULL);
 	metrics_set("objwatch_vips_memory_highwater_bytes", vips_high, NULL,

@@ -8,7 +8,7 @@
  * Ready, at start, means the database is migrated and every source has
  * had its first scan or listing (health_source_is_ready), so that
  * `systemctl start` returns with what was already there queued. A source
- * that failed at it (objwatch_source_up 0: a bucket that is down) counts
+ * that failed at it (its health says failing: a bucket that is down) counts
  * as scanned, or one outage would hold the start until its timeout; while
  * the scans run, the start timeout is pushed back. After a reload, ready
  * is at once: the new config is in force, and its scans run meanwhile.
@@ -122,8 +122,7 @@ notify_sources_scanned(const struct config *conf)
 	for (i = 0; i < conf->nsources; i++) {
 		src = conf->sources[i];
 		if (health_source_is_ready(src->name) ||
-		    metrics_get("objwatch_source_up", "source", src->name,
-		    -1) == 0)
+		    health_source_is_failing(src->name))
 			n++;
 	}
 	return (n);

@@ -543,6 +543,8 @@ void	 health_source(const char *name, enum health_state,
 void	 health_source_ready(const char *name);
 int	 health_source_is_ready(const char *name);
 int	 health_source_is_ok(const char *name);
+int	 health_source_is_failing(const char *name);
+void	 health_export_metrics(void);
 void	 health_worker(int alive, int busy);
 char	*health_json(int db_ok, int *healthy, int *ready);
 struct health_beat *health_beat_start(volatile sig_atomic_t *stop);
@@ -684,8 +686,6 @@ void	 metrics_set_labels(const char *name, double, const char *k1,
 void	 metrics_zero(const struct config *);
 void	 metrics_set(const char *name, double, const char *k1,
 	     const char *v1);
-double	 metrics_get(const char *name, const char *k1, const char *v1,
-	     double def);
 void	 metrics_observe(const char *name, const char *recipe, double);
 char	*metrics_render(PGconn *);
 

@@ -1479,11 +1479,8 @@ dir_reconcile(struct dir_watcher *dw, size_t idx, const char *why)
 		free(error);
 	} else if (db_ok(dw->conn))
 		health_source(src->name, HEALTH_OK, NULL);
-	metrics_set("objwatch_source_up", health_source_is_ok(src->name),
-	    "source", src->name);
 	/* Its first full scan is done: what was there is queued. */
 	health_source_ready(src->name);
-	metrics_set("objwatch_source_ready", 1, "source", src->name);
 }
 
 /* Reconcile every dir source. */

@@ -129,9 +129,6 @@ s3_poller_db(struct s3_poller *p)
 	} else if (!p->waiting_logged) {
 		/* Standing by is healthy: another process lists it. */
 		health_source(p->src->name, HEALTH_STANDBY, NULL);
-		metrics_set("objwatch_source_up", 1, "source", p->src->name);
-		metrics_set("objwatch_source_ready", 1, "source",
-		    p->src->name);
 		p->waiting_logged = 1;
 		log_info("source '%s': another process polls bucket '%s'; "
 		    "standing by", p->src->name, p->src->bucket);
@@ -329,8 +326,6 @@ s3_poller_main(void *arg)
 		    p->src->name, NULL, NULL);
 		if (s3_poll_once(p, &cause) != 0) {
 			health_source(p->src->name, HEALTH_FAILING, cause);
-			metrics_set("objwatch_source_up", 0, "source",
-			    p->src->name);
 			failures++;
 			log_warnx("source '%s': %s", p->src->name, cause);
 			free(cause);
@@ -343,10 +338,6 @@ s3_poller_main(void *arg)
 		} else {
 			health_source(p->src->name, HEALTH_OK, NULL);
 			health_source_ready(p->src->name);
-			metrics_set("objwatch_source_up", 1, "source",
-			    p->src->name);
-			metrics_set("objwatch_source_ready", 1, "source",
-			    p->src->name);
 			failures = 0;
 		}
 		s3_sleep(p, wait);
