@@ -3,6 +3,10 @@
  * log_warnx does not; fatal and fatalx exit. Each message is written as one
  * line with one write so lines from several threads never interleave.
  * `log = json` writes one JSON object per line instead of text.
+ *
+ * This is the bottom of the daemon's own calls: it allocates nothing and
+ * uses only utf8.c, so xmalloc.c (which dies through fatal) and util.c
+ * can log without a cycle back into them.
  */
 #include "config.h"
 
@@ -17,6 +21,9 @@
 
 #include "objwatch.h"
 #include "banned.h"
+
+/* A message's 4096 bytes shown: up to four for each byte not UTF-8. */
+#define LOG_SHOWN_MAX	8192
 
 static enum log_level	 log_max = LOG_LEVEL_INFO;
 static int		 log_json;
@@ -53,33 +60,35 @@ log_context_class(const char *cls)
 }
 
 /*
- * A copy of s for people: a key's stand-ins for the bytes of a file name
- * that are not UTF-8 (U+EF80..U+EFFF, key_from_name) and bytes that are
- * not UTF-8 at all are both shown as \xNN, the byte they stand for.
+ * Copy s into out for people, cut short to fit: a key's stand-ins for the
+ * bytes of a file name that are not UTF-8 (U+EF80..U+EFFF, key_from_name)
+ * and bytes that are not UTF-8 at all are both shown as \xNN, the byte
+ * they stand for. Nothing is allocated: logging must work whatever fails.
  */
-static char *
-log_shown(const char *s)
+static void
+log_shown(const char *s, char *out, size_t size)
 {
-	const unsigned char	*p;
-	char			*esc, *out, *o;
+	const unsigned char	*p = (const unsigned char *)s;
+	unsigned int		 c;
+	size_t			 off = 0;
+	int			 n;
 
-	esc = utf8_valid(s) ? xstrdup(s) : utf8_escape(s);
-	if (strstr(esc, "\xee\xbe") == NULL && strstr(esc, "\xee\xbf") == NULL)
-		return (esc);
-	o = out = xmalloc(strlen(esc) * 2 + 1);
-	for (p = (const unsigned char *)esc; *p != '\0'; p++) {
-		if (p[0] == 0xee && (p[1] == 0xbe || p[1] == 0xbf) &&
-		    (p[2] & 0xc0) == 0x80) {
-			/* U+EF80 + b, in UTF-8: EE (BE|BF) (80..BF) */
-			o += snprintf(o, 5, "\\x%02x", 0x80 + ((p[1] & 1) << 6) +
-			    (p[2] & 0x3f));
-			p += 2;
-		} else
-			*o++ = (char)*p;
+	while (*p != '\0' && off + 5 <= size) {
+		n = utf8_sequence(p, &c);
+		if (n == 0) {
+			off += snprintf(out + off, size - off, "\\x%02x", *p);
+			p++;
+		} else if (c >= 0xef80 && c <= 0xefff) {
+			off += snprintf(out + off, size - off, "\\x%02x",
+			    c - 0xef00);
+			p += n;
+		} else {
+			memcpy(out + off, p, n);
+			off += n;
+			p += n;
+		}
 	}
-	*o = '\0';
-	free(esc);
-	return (out);
+	out[off] = '\0';
 }
 
 static const char *const log_names[] = { "error", "warning", "info", "debug" };
@@ -132,11 +141,11 @@ static void
 log_json_string(char *buf, size_t size, size_t *off, const char *s)
 {
 	const unsigned char	*p;
-	char			*shown;
+	char			 shown[LOG_SHOWN_MAX];
 	size_t			 start = *off;
 
-	s = shown = log_shown(s);
-	for (p = (const unsigned char *)s; *p != '\0' && *off + 8 < size; p++) {
+	log_shown(s, shown, sizeof shown);
+	for (p = (const unsigned char *)shown; *p != '\0' && *off + 8 < size; p++) {
 		if (*p == '"' || *p == '\\')
 			*off += snprintf(buf + *off, size - *off, "\\%c", *p);
 		else if (*p < 0x20)
@@ -153,13 +162,13 @@ log_json_string(char *buf, size_t size, size_t *off, const char *s)
 			(*off)--;
 	}
 	buf[*off] = '\0';
-	free(shown);
 }
 
 static void
 log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
-	char		 msg[4096], line[8192], stamp[64], *shown;
+	char		 msg[4096], line[8192], stamp[64];
+	char		 shown[LOG_SHOWN_MAX];
 	struct timespec	 ts;
 	struct tm	 tm;
 	size_t		 off;
@@ -207,10 +216,9 @@ log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
 			off += snprintf(line + off, sizeof line - off,
 			    "\"}\n");
 	} else {
-		shown = log_shown(msg);
+		log_shown(msg, shown, sizeof shown);
 		off = snprintf(line, sizeof line, "%s.%03ldZ %s: %s\n", stamp,
 		    ts.tv_nsec / 1000000, log_names[level], shown);
-		free(shown);
 	}
 	if (off >= sizeof line) {
 		off = sizeof line - 1;

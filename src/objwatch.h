@@ -64,6 +64,10 @@ void	 buf_printf(struct buf *, const char *, ...) PRINTFLIKE(2, 3);
 char	*buf_take(struct buf *);
 void	 buf_clear(struct buf *);
 
+/* utf8.c: well-formed UTF-8, allocating nothing (log.c reads it too). */
+int	 utf8_sequence(const unsigned char *, unsigned int *cp);
+int	 utf8_valid(const char *);
+
 /* log.c: OpenBSD-style logging to stderr, one line per call. */
 enum log_level {
 	LOG_LEVEL_ERROR,
@@ -97,7 +101,6 @@ double	 now_monotonic(void);
 double	 now_wall(void);
 int	 ncpus(void);
 void	 random_seed(void);
-int	 utf8_valid(const char *);
 char	*utf8_escape(const char *);
 char	*key_from_name(const char *);
 char	*name_from_key(const char *);

@@ -1,7 +1,8 @@
 /*
  * Small helpers shared by several modules: globs, paths, whole-file reads
  * and atomic writes, durations and sizes as people write them in configs,
- * UTF-8, and the keys of file names whatever their bytes.
+ * UTF-8 copies for messages, and the keys of file names whatever their
+ * bytes (utf8.c reads the sequences).
  */
 #include "config.h"
 
@@ -506,62 +507,6 @@ job_error_clear(struct job_error *e)
 	e->msg = NULL;
 	e->cls = ERROR_NONE;
 	e->transient = 0;
-}
-
-/*
- * The length of the well-formed UTF-8 sequence at p (no overlong, no
- * surrogate, at most U+10FFFF) and its code point in *cp; 0 when p does
- * not start one.
- */
-static int
-utf8_sequence(const unsigned char *p, unsigned int *cp)
-{
-	unsigned int	 c, min;
-	int		 n, i;
-
-	if (*p < 0x80) {
-		*cp = *p;
-		return (1);
-	}
-	if ((*p & 0xe0) == 0xc0) {
-		n = 1;
-		c = *p & 0x1f;
-		min = 0x80;
-	} else if ((*p & 0xf0) == 0xe0) {
-		n = 2;
-		c = *p & 0x0f;
-		min = 0x800;
-	} else if ((*p & 0xf8) == 0xf0) {
-		n = 3;
-		c = *p & 0x07;
-		min = 0x10000;
-	} else
-		return (0);
-	for (i = 1; i <= n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return (0);
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return (0);
-	*cp = c;
-	return (n + 1);
-}
-
-/* Whether s is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-int
-utf8_valid(const char *s)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	unsigned int		 c;
-	int			 n;
-
-	while (*p != '\0') {
-		if ((n = utf8_sequence(p, &c)) == 0)
-			return (0);
-		p += n;
-	}
-	return (1);
 }
 
 /*
