@@ -39,7 +39,8 @@
 enum section_kind {
 	SECTION_MAIN,
 	SECTION_SOURCE,
-	SECTION_RECIPE
+	SECTION_RECIPE,
+	SECTION_SCHEDULE
 };
 
 enum key_type {
@@ -79,6 +80,9 @@ static const char *const log_levels[] = { "error", "warning", "info", "debug",
     0, 0, NULL, NO_LINE }
 #define SRC(n, t, f) { SECTION_SOURCE, n, t, offsetof(struct source, f), \
     0, 0, NULL, NO_LINE }
+
+#define SCHED(n, t, f, l) { SECTION_SCHEDULE, n, t, \
+    offsetof(struct schedule, f), 0, 0, NULL, offsetof(struct schedule, l) }
 
 static const struct config_key config_keys[] = {
 	MAIN("database", KEY_STRING, database),
@@ -149,6 +153,15 @@ static const struct config_key config_keys[] = {
 	{ SECTION_RECIPE, "output", KEY_STRING,
 	  offsetof(struct recipe, output), 0, 0, NULL,
 	  offsetof(struct recipe, output_line) },
+
+	SCHED("every", KEY_DURATION, every, every_line),
+	SCHED("cron", KEY_STRING, cron, cron_line),
+	SCHED("sql", KEY_STEPS, sql, sql_line),
+	SCHED("sql_file", KEY_PATH, sql_file, sql_file_line),
+	SCHED("into", KEY_STRING, into, into_line),
+	SCHED("output", KEY_STRING, output, output_line),
+	{ SECTION_SCHEDULE, "timeout", KEY_DURATION,
+	  offsetof(struct schedule, timeout), 0, 0, NULL, NO_LINE },
 };
 
 /* What the parser carries between handler calls. */
@@ -217,6 +230,34 @@ config_name_ok(const char *name)
 }
 
 static void *
+config_new_schedule(struct config_parse *cp, const char *name)
+{
+	struct config	*conf = cp->conf;
+	struct schedule	*s;
+	size_t		 i;
+
+	cp->kind = SECTION_SCHEDULE;
+	for (i = 0; i < conf->nschedules; i++) {
+		if (strcmp(conf->schedules[i]->name, name) == 0)
+			return (conf->schedules[i]);
+	}
+	s = xcalloc(1, sizeof *s);
+	s->name = xstrdup(name);
+	s->line = cp->section_line;
+	conf->schedules = xreallocarray(conf->schedules,
+	    conf->nschedules + 1, sizeof *conf->schedules);
+	conf->schedules[conf->nschedules++] = s;
+	if (*name == '\0')
+		config_error(cp, cp->section_line, "schedule section needs "
+		    "a name: [schedule.NAME]");
+	else if (!config_name_ok(name))
+		config_error(cp, cp->section_line, "schedule name '%s' may "
+		    "only have letters, digits, '-', '_' and '.' (it names "
+		    "rows and files)", name);
+	return (s);
+}
+
+static void *
 config_new_section(struct config_parse *cp, const char *section)
 {
 	struct config	*conf = cp->conf;
@@ -279,8 +320,10 @@ config_new_section(struct config_parse *cp, const char *section)
 			    "names URLs, metrics and rows)", name);
 		return (r);
 	}
+	if (strncmp(section, "schedule.", 9) == 0)
+		return (config_new_schedule(cp, section + 9));
 	config_error(cp, cp->section_line, "unknown section '%s' (expected objwatch, "
-	    "source.NAME or recipe.NAME)", section);
+	    "source.NAME, recipe.NAME or schedule.NAME)", section);
 	return (NULL);
 }
 
@@ -958,6 +1001,19 @@ config_resolve_source(struct config_parse *cp, struct source *src)
 	config_resolve_dir_outputs(cp, src);
 }
 
+/* A schedule: its period, its SQL and where the result goes. */
+static void
+config_resolve_schedule(struct config_parse *cp, struct schedule *s)
+{
+	char	*cause;
+	int	 line;
+
+	if (schedule_resolve(s, cp->conf->dir, &line, &cause) != 0) {
+		config_error(cp, line, "schedule '%s': %s", s->name, cause);
+		free(cause);
+	}
+}
+
 /*
  * Defaults, then the checks that need the whole file: recipes first, as
  * the sources' loop guards need their output roots; the s3 outputs last,
@@ -974,7 +1030,9 @@ config_resolve(struct config_parse *cp)
 		config_resolve_recipe(cp, conf->recipes[i]);
 	for (i = 0; i < conf->nsources; i++)
 		config_resolve_source(cp, conf->sources[i]);
-	if (conf->nsources == 0)
+	for (i = 0; i < conf->nschedules; i++)
+		config_resolve_schedule(cp, conf->schedules[i]);
+	if (conf->nsources == 0 && conf->nschedules == 0)
 		config_error(cp, 0, "no sources: add a [source.NAME] section");
 	config_s3_outputs(cp);
 }
@@ -1098,6 +1156,9 @@ config_free(struct config *conf)
 	}
 	for (i = 0; i < conf->nrecipes; i++)
 		recipe_free(conf->recipes[i]);
+	for (i = 0; i < conf->nschedules; i++)
+		schedule_free(conf->schedules[i]);
+	free(conf->schedules);
 	free(conf->sources);
 	free(conf->recipes);
 	free(conf->file);
@@ -1243,4 +1304,6 @@ config_print(const struct config *conf, FILE *f)
 		fprintf(f, "max_input_bytes = %lld\n", r->max_input_bytes);
 		fprintf(f, "max_pages = %d\n", r->max_pages);
 	}
+	for (i = 0; i < conf->nschedules; i++)
+		schedule_print(conf->schedules[i], f);
 }

@@ -33,6 +33,7 @@ daemon_start_parts(struct daemon *d, const struct config *conf,
 		return (-1);
 	d->pollers = s3_pollers_start(conf, &d->stop);
 	d->workers = workers_start(conf, &d->stop);
+	d->schedules = schedules_start(conf, &d->stop);
 	d->beat = health_beat_start(&d->stop);
 	log_info("objwatch %s running: %zu sources, %zu recipes, %d workers",
 	    PACKAGE_VERSION, conf->nsources, conf->nrecipes, conf->workers);
@@ -48,6 +49,8 @@ daemon_stop_parts(struct daemon *d)
 		workers_join(d->workers);
 	s3_pollers_join(d->pollers);
 	dir_watcher_join(d->dirs);
+	schedules_join(d->schedules);
+	d->schedules = NULL;
 	health_beat_join(d->beat);
 	d->beat = NULL;
 	d->workers = NULL;

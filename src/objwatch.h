@@ -390,12 +390,70 @@ struct config {
 	size_t		  nsources_all;	/* 0, or more kept past nsources */
 	struct recipe	**recipes;
 	size_t		  nrecipes;
+	struct schedule	**schedules;
+	size_t		  nschedules;
 };
 struct config	*config_load(const char *path, struct strv *errors);
 void		 config_free(struct config *);
 void		 config_print(const struct config *, FILE *);
 struct recipe	*config_find_recipe(const struct config *, const char *);
 struct source	*config_find_source(const struct config *, const char *);
+
+/* cron.c: five-field cron expressions and their fire times, in UTC. */
+struct cron {
+	uint64_t	 minutes;	/* bit n: minute n */
+	uint32_t	 hours;
+	uint32_t	 days;		/* bits 1..31 */
+	uint16_t	 months;	/* bits 1..12 */
+	uint8_t		 weekdays;	/* bits 0..6, 0 is Sunday */
+	int		 days_star;	/* the field started with '*' */
+	int		 weekdays_star;
+};
+int	 cron_parse(const char *, struct cron *, char **cause);
+int64_t	 cron_next(const struct cron *, int64_t t);
+int64_t	 cron_prev(const struct cron *, int64_t t);
+
+/* schedule.c: [schedule.NAME], SQL run once per period. */
+enum schedule_format {
+	SCHEDULE_CSV,
+	SCHEDULE_JSON,		/* one JSON array */
+	SCHEDULE_NDJSON		/* one JSON object a line */
+};
+
+struct schedule {
+	char		*name;
+	int		 line;
+	double		 every;		/* seconds, or 0 with cron */
+	int		 every_line;
+	char		*cron;		/* as written */
+	int		 cron_line;
+	struct cron	 cron_parsed;
+	char		*sql;		/* as written, or NULL with sql_file */
+	int		 sql_line;
+	char		*sql_file;	/* absolute */
+	int		 sql_file_line;
+	char		*sql_text;	/* what runs, from either */
+	char		*into;		/* a table, or NULL */
+	int		 into_line;
+	char		*output;	/* as written */
+	int		 output_line;
+	char		*output_template; /* absolute path with fields */
+	int		 output_format;	/* enum schedule_format */
+	double		 timeout;	/* statement_timeout, seconds */
+};
+struct schedules;
+int	 schedule_resolve(struct schedule *, const char *dir, int *line,
+	     char **cause);
+void	 schedule_free(struct schedule *);
+void	 schedule_print(const struct schedule *, FILE *);
+int	 schedule_period(const struct schedule *, int64_t now, int64_t *start,
+	     int64_t *next);
+char	*schedule_output_path(const struct schedule *, int64_t start);
+void	 schedule_csv_field(struct buf *, const char *);
+struct schedules *schedules_start(const struct config *,
+	     volatile sig_atomic_t *stop);
+void	 schedules_join(struct schedules *);
+int	 schedule_status_print(PGconn *, FILE *, char **cause);
 
 /* cluster.c: the embedded PostgreSQL cluster under state_dir. */
 struct cluster;
@@ -702,6 +760,7 @@ struct daemon {
 	struct http_server	*http;
 	char			*listen;	/* where http listens */
 	struct health_beat	*beat;
+	struct schedules	*schedules;
 };
 int	 daemon_start(struct daemon *, const struct config *, char **cause);
 void	 daemon_stop(struct daemon *);

@@ -56,7 +56,9 @@ static const char status_sql[] =
 	"    'process', process, 'host', host, 'pid', pid, 'version', version,"
 	"    'started_at', started_at, 'seen_at', seen_at, 'answering',"
 	"    answering, 'state', state) ORDER BY host, pid) FROM procs),"
-	"    '[]'))::text,"
+	"    '[]'),"
+	"  'schedules', coalesce((SELECT json_agg(s ORDER BY schedule)"
+	"    FROM objwatch.schedule_status s), '[]'))::text,"
 	"  (SELECT string_agg(concat_ws('|', source, recipe, queued, running,"
 	"    done, failed, dead, rate_1m, rate_5m, rate_15m,"
 	"    coalesce(oldest_pending_s::text, '-')), E'\\n'"
@@ -182,6 +184,8 @@ status_print(PGconn *conn, int json, FILE *out, char **cause)
 		free(rows);
 	}
 	PQclear(res);
+	if (schedule_status_print(conn, out, cause) != 0)
+		return (-1);
 	return (0);
 }
 
