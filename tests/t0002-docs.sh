@@ -40,7 +40,16 @@ recipes = r
 [recipe.r]
 steps = thumbnail width=1 | save
 output = dir:out/{key}
+[schedule.e]
+every = 1h
+sql = SELECT 1
+into = t
+output = dir:out/{schedule}.csv
+[schedule.c]
+cron = @daily
+sql_file = in/q.sql
 EOF
+echo 'SELECT 1' >"$T/in/q.sql"
 printed=$("$OBJWATCH" check -c "$T/ow.conf" 2>"$T/check.err")
 ok $? "objwatch check accepts the config" || _lib_diag_file "$T/check.err"
 keys=$(printf '%s\n' "$printed" | sed -n 's/^\([a-z_]*\) = .*/\1/p' | sort -u)
