@@ -370,6 +370,138 @@ db_exec(PGconn *conn, const char *sql, char **cause)
 	return (0);
 }
 
+/* Close a connection (NULL: nothing to close). */
+void
+db_close(PGconn *conn)
+{
+	if (conn != NULL)
+		PQfinish(conn);
+}
+
+/* Whether the server answers a trivial query on conn. */
+int
+db_ping(PGconn *conn, char **cause)
+{
+	return (db_exec(conn, "SELECT 1", cause));
+}
+
+/* Start a transaction. */
+int
+db_begin(PGconn *conn, char **cause)
+{
+	return (db_exec(conn, "BEGIN", cause));
+}
+
+/* Commit the transaction in progress. */
+int
+db_commit(PGconn *conn, char **cause)
+{
+	return (db_exec(conn, "COMMIT", cause));
+}
+
+/* Roll back the transaction in progress; a failure is only logged. */
+void
+db_rollback(PGconn *conn)
+{
+	char	*cause;
+
+	if (db_ok(conn) && db_exec(conn, "ROLLBACK", &cause) != 0) {
+		log_debug("cannot roll back: %s", cause);
+		free(cause);
+	}
+}
+
+/* Be told of new jobs on conn (NOTIFY objwatch_jobs): see db_notified. */
+int
+db_listen_jobs(PGconn *conn, char **cause)
+{
+	return (db_exec(conn, "LISTEN objwatch_jobs", cause));
+}
+
+/* The socket under conn, to poll for notifications; -1 when none. */
+int
+db_socket(PGconn *conn)
+{
+	return (PQsocket(conn));
+}
+
+/*
+ * Read what the server sent on conn and drop the notifications in it:
+ * whether there were any. One that came with a query's answer is queued
+ * already and does not make the socket readable, so ask before polling.
+ */
+int
+db_notified(PGconn *conn)
+{
+	PGnotify	*n;
+	int		 any = 0;
+
+	PQconsumeInput(conn);
+	while ((n = PQnotifies(conn)) != NULL) {
+		PQfreemem(n);
+		any = 1;
+	}
+	return (any);
+}
+
+/* Name the session in pg_stat_activity (application_name). */
+int
+db_set_name(PGconn *conn, const char *name, char **cause)
+{
+	PGresult	*res;
+	const char	*params[1] = { name };
+	int		 rc = 0;
+
+	res = PQexecParams(conn, "SELECT set_config('application_name', $1, "
+	    "false)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		rc = -1;
+	}
+	PQclear(res);
+	return (rc);
+}
+
+/*
+ * Take the session lock that makes this the one process polling source
+ * (objwatch.poller_lock_key), if it is free: *got says whether it was.
+ * The lock lasts as long as the session.
+ */
+int
+db_lock_poller(PGconn *conn, const char *source, int *got, char **cause)
+{
+	PGresult	*res;
+	const char	*params[1] = { source };
+
+	res = PQexecParams(conn, "SELECT pg_try_advisory_lock("
+	    "objwatch.poller_lock_key($1))", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	*got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return (0);
+}
+
+/* The database server's clock, in seconds since the epoch. */
+int
+db_now(PGconn *conn, double *now, char **cause)
+{
+	PGresult	*res;
+
+	res = PQexec(conn, "SELECT extract(epoch FROM now())");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	*now = strtod(PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
+	return (0);
+}
+
 /* Whether res failed with the given SQLSTATE. */
 static int
 db_failed_with(const PGresult *res, const char *sqlstate)

@@ -305,14 +305,14 @@ health_beat_main(void *arg)
 		}
 		next = now_monotonic() + HEALTH_BEAT;
 		if (!db_ok(hb->conn)) {
-			PQfinish(hb->conn);
+			db_close(hb->conn);
 			hb->conn = db_connect(&cause);
 			if (hb->conn == NULL) {
 				free(cause);
 				continue;
 			}
 		}
-		ok = db_exec(hb->conn, "SELECT 1", &cause) == 0;
+		ok = db_ping(hb->conn, &cause) == 0;
 		if (!ok)
 			free(cause);
 		json = health_json(ok, &healthy, &ready);
@@ -328,7 +328,7 @@ health_beat_main(void *arg)
 	    &cause) != 0) {
 		if (hb->conn != NULL)
 			free(cause);
-		PQfinish(hb->conn);
+		db_close(hb->conn);
 		if ((hb->conn = db_connect(&cause)) == NULL ||
 		    status_forget(hb->conn, worker_host(), &cause) != 0) {
 			log_debug("heartbeat: cannot remove this process's "
@@ -336,7 +336,7 @@ health_beat_main(void *arg)
 			free(cause);
 		}
 	}
-	PQfinish(hb->conn);
+	db_close(hb->conn);
 	return (NULL);
 }
 

@@ -331,7 +331,7 @@ http_db(struct http_server *hs)
 
 	if (db_ok(hs->conn))
 		return (0);
-	PQfinish(hs->conn);
+	db_close(hs->conn);
 	if ((hs->conn = db_connect(&cause)) == NULL) {
 		log_warnx("webhook: %s", cause);
 		free(cause);
@@ -360,7 +360,7 @@ http_apply(struct http_server *hs, const struct source *src,
 		*msg = xstrdup("the database is unavailable; retry later");
 		return (503);
 	}
-	if (db_exec(hs->conn, "BEGIN", &cause) != 0)
+	if (db_begin(hs->conn, &cause) != 0)
 		goto db_failed;
 	for (i = 0; i < evs->n; i++) {
 		e = &evs->v[i];
@@ -370,7 +370,7 @@ http_apply(struct http_server *hs, const struct source *src,
 			continue;
 		}
 		if (e->removed) {
-			if (s3_record_deleted(hs->conn, src->name, e->key,
+			if (ledger_mark_deleted(hs->conn, src->name, e->key,
 			    &cause) != 0)
 				goto db_failed;
 			(*deleted)++;
@@ -387,8 +387,7 @@ http_apply(struct http_server *hs, const struct source *src,
 			if (rc != 0) {
 				log_warnx("webhook '%s': %s", src->name, cause);
 				free(cause);
-				if (db_exec(hs->conn, "ROLLBACK", &cause) != 0)
-					free(cause);
+				db_rollback(hs->conn);
 				*msg = xstrdup("cannot reach the S3 server to "
 				    "read an object's ETag; retry later");
 				return (503);
@@ -410,7 +409,7 @@ http_apply(struct http_server *hs, const struct source *src,
 			goto db_failed;
 		*queued += njobs;
 	}
-	if (db_exec(hs->conn, "COMMIT", &cause) != 0)
+	if (db_commit(hs->conn, &cause) != 0)
 		goto db_failed;
 	return (200);
 
@@ -418,8 +417,7 @@ db_failed:
 	log_warnx("webhook '%s': cannot record the events: %s", src->name,
 	    cause);
 	free(cause);
-	if (db_ok(hs->conn) && db_exec(hs->conn, "ROLLBACK", &cause) != 0)
-		free(cause);
+	db_rollback(hs->conn);
 	*msg = xstrdup("cannot record the events in the database; retry "
 	    "later");
 	return (503);
@@ -487,13 +485,13 @@ http_db_answers(struct http_server *hs)
 
 	if (http_db(hs) != 0)
 		return (0);
-	if (db_exec(hs->conn, "SELECT 1", &cause) == 0)
+	if (db_ping(hs->conn, &cause) == 0)
 		return (1);
 	free(cause);
 	/* the link broke: one more try on a new connection */
 	if (http_db(hs) != 0)
 		return (0);
-	if (db_exec(hs->conn, "SELECT 1", &cause) != 0) {
+	if (db_ping(hs->conn, &cause) != 0) {
 		free(cause);
 		return (0);
 	}
@@ -726,7 +724,7 @@ http_stop(struct http_server *hs)
 	if (hs == NULL)
 		return;
 	MHD_stop_daemon(hs->mhd);
-	PQfinish(hs->conn);
+	db_close(hs->conn);
 	pthread_mutex_destroy(&hs->lock);
 	free(hs);
 }

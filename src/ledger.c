@@ -144,6 +144,59 @@ ledger_folder_clear(struct ledger_folder *lf)
 	memset(lf, 0, sizeof *lf);
 }
 
+/*
+ * Read the live version of every key of a source (a bucket has no
+ * folders to ask by), in the order of the database's collation: callers
+ * that compare with strcmp sort again. complete is not filled in.
+ */
+int
+ledger_live(PGconn *conn, const char *source, struct ledger_folder *lf,
+    char **cause)
+{
+	PGresult	*res;
+	const char	*params[1] = { source };
+	int		 i, rows;
+
+	res = PQexecParams(conn, "SELECT DISTINCT ON (key) key, version "
+	    "FROM objwatch.objects WHERE source = $1 AND deleted_at IS NULL "
+	    "ORDER BY key, id DESC", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	rows = PQntuples(res);
+	memset(lf, 0, sizeof *lf);
+	lf->v = xcalloc(rows + 1, sizeof *lf->v);
+	for (i = 0; i < rows; i++) {
+		lf->v[i].key = xstrdup(PQgetvalue(res, i, 0));
+		lf->v[i].version = xstrdup(PQgetvalue(res, i, 1));
+	}
+	lf->n = rows;
+	PQclear(res);
+	return (0);
+}
+
+/* Record that a key no longer exists in its source. */
+int
+ledger_mark_deleted(PGconn *conn, const char *source, const char *key,
+    char **cause)
+{
+	PGresult	*res;
+	const char	*params[2] = { source, key };
+
+	res = PQexecParams(conn, "UPDATE objwatch.objects SET deleted_at = "
+	    "now() WHERE source = $1 AND key = $2 AND deleted_at IS NULL",
+	    2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
 /* The folders of source that hold objects still present, per the ledger. */
 int
 ledger_folders(PGconn *conn, const char *source, struct strv *folders,

@@ -477,6 +477,18 @@ PGconn	*db_connect(char **cause);
 PGconn	*db_connect_retry(volatile sig_atomic_t *stop);
 int	 db_ok(PGconn *);
 int	 db_exec(PGconn *, const char *sql, char **cause);
+void	 db_close(PGconn *);
+int	 db_ping(PGconn *, char **cause);
+int	 db_begin(PGconn *, char **cause);
+int	 db_commit(PGconn *, char **cause);
+void	 db_rollback(PGconn *);
+int	 db_listen_jobs(PGconn *, char **cause);
+int	 db_socket(PGconn *);
+int	 db_notified(PGconn *);
+int	 db_set_name(PGconn *, const char *name, char **cause);
+int	 db_lock_poller(PGconn *, const char *source, int *got,
+	     char **cause);
+int	 db_now(PGconn *, double *, char **cause);
 PGresult *db_exec_prepared(PGconn *, const char *name, const char *sql,
 	    int nparams, const char *const *params);
 int	 db_migrate(PGconn *, int verbose, char **cause);
@@ -525,6 +537,10 @@ struct job_output {
 int	 queue_enqueue(PGconn *, const struct source *,
 	     const struct object_version *, int max_attempts, int *njobs,
 	     char **cause);
+int	 queue_lease_holders(PGconn *, const char *prefix, struct strv *,
+	     char **cause);
+int	 queue_release_holder(PGconn *, const char *holder, int *n,
+	     char **cause);
 int	 queue_claim(PGconn *, const char *worker, double lease,
 	     struct claimed_job *, int *got, char **cause);
 int	 queue_complete(PGconn *, const char *worker,
@@ -564,6 +580,10 @@ int	 ledger_enqueue(PGconn *, const struct source *,
 	     int *njobs, char **cause);
 int	 ledger_delete(PGconn *, const struct source *, enum ledger_scope,
 	     const struct strv *, struct strv *outputs, int *n, char **cause);
+int	 ledger_live(PGconn *, const char *source, struct ledger_folder *,
+	     char **cause);
+int	 ledger_mark_deleted(PGconn *, const char *source, const char *key,
+	     char **cause);
 
 /* source-dir.c: watched folders (one thread for all: libinotifytools). */
 struct dir_watcher;
@@ -698,8 +718,6 @@ struct s3_pollers;
 struct s3_pollers *s3_pollers_start(const struct config *,
 	     volatile sig_atomic_t *stop);
 void	 s3_pollers_join(struct s3_pollers *);
-int	 s3_record_deleted(PGconn *, const char *source, const char *key,
-	     char **cause);
 int	 s3_source_wants(const struct source *, const char *key);
 
 /* events.c: S3 event notification bodies (AWS, MinIO, Ceph, COS). */

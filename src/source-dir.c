@@ -617,7 +617,7 @@ dir_db(struct dir_watcher *dw)
 		return (0);
 	if (dw->conn != NULL) {
 		log_warnx("dir sources: lost the database connection");
-		PQfinish(dw->conn);
+		db_close(dw->conn);
 		/* events may have been missed meanwhile: look again */
 		dw->rescan = 1;
 	}
@@ -1714,7 +1714,7 @@ dir_watcher_main(void *arg)
 		if (dw->conf->sources[i]->type == SOURCE_DIR)
 			health_source(dw->conf->sources[i]->name,
 			    HEALTH_STOPPED, NULL);
-	PQfinish(dw->conn);
+	db_close(dw->conn);
 	dw->conn = NULL;
 	return (NULL);
 }

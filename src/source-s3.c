@@ -46,32 +46,6 @@ struct s3_pollers {
 	size_t			 n;
 };
 
-/* A key, and its live version in the ledger. */
-struct s3_known {
-	char	*key;
-	char	*version;
-};
-
-/* Record that a key no longer exists in its source. */
-int
-s3_record_deleted(PGconn *conn, const char *source, const char *key,
-    char **cause)
-{
-	PGresult	*res;
-	const char	*params[2] = { source, key };
-
-	res = PQexecParams(conn, "UPDATE objwatch.objects SET deleted_at = "
-	    "now() WHERE source = $1 AND key = $2 AND deleted_at IS NULL",
-	    2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		*cause = db_error(conn, res);
-		PQclear(res);
-		return (-1);
-	}
-	PQclear(res);
-	return (0);
-}
-
 /* Sleep up to secs, waking early when the daemon stops. */
 static void
 s3_sleep(struct s3_poller *p, double secs)
@@ -86,41 +60,33 @@ s3_sleep(struct s3_poller *p, double secs)
 static int
 s3_poller_db(struct s3_poller *p)
 {
-	PGresult	*res;
-	const char	*params[1];
-	char		*name;
-	int		 got;
+	char	*name, *cause;
+	int	 got;
 
 	if (!db_ok(p->conn)) {
 		if (p->conn != NULL) {
 			log_warnx("source '%s': lost the database connection",
 			    p->src->name);
-			PQfinish(p->conn);
+			db_close(p->conn);
 		}
 		p->locked = 0;
 		if ((p->conn = db_connect_retry(p->stop)) == NULL)
 			return (-1);
 		xasprintf(&name, "objwatch poller %s", p->src->name);
-		params[0] = name;
-		res = PQexecParams(p->conn, "SELECT set_config("
-		    "'application_name', $1, false)", 1, NULL, params, NULL,
-		    NULL, 0);
-		PQclear(res);
+		if (db_set_name(p->conn, name, &cause) != 0) {
+			log_debug("source '%s': %s", p->src->name, cause);
+			free(cause);
+		}
 		free(name);
 	}
 	if (p->locked)
 		return (0);
-	params[0] = p->src->name;
-	res = PQexecParams(p->conn, "SELECT pg_try_advisory_lock("
-	    "objwatch.poller_lock_key($1))", 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	if (db_lock_poller(p->conn, p->src->name, &got, &cause) != 0) {
 		log_warnx("source '%s': cannot ask for the poller lock: %s",
-		    p->src->name, PQerrorMessage(p->conn));
-		PQclear(res);
+		    p->src->name, cause);
+		free(cause);
 		return (-1);
 	}
-	got = (strcmp(PQgetvalue(res, 0, 0), "t") == 0);
-	PQclear(res);
 	if (got) {
 		p->locked = 1;
 		p->waiting_logged = 0;
@@ -136,41 +102,11 @@ s3_poller_db(struct s3_poller *p)
 	return (0);
 }
 
-/* Read the live version of every key of the source, sorted by key. */
-static int
-s3_ledger(struct s3_poller *p, struct s3_known **out, size_t *n,
-    char **cause)
-{
-	PGresult	*res;
-	const char	*params[1] = { p->src->name };
-	struct s3_known	*v;
-	int		 i, rows;
-
-	res = PQexecParams(p->conn, "SELECT DISTINCT ON (key) key, version "
-	    "FROM objwatch.objects WHERE source = $1 AND deleted_at IS NULL "
-	    "ORDER BY key, id DESC", 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*cause = db_error(p->conn, res);
-		PQclear(res);
-		return (-1);
-	}
-	rows = PQntuples(res);
-	v = xcalloc(rows + 1, sizeof *v);
-	for (i = 0; i < rows; i++) {
-		v[i].key = xstrdup(PQgetvalue(res, i, 0));
-		v[i].version = xstrdup(PQgetvalue(res, i, 1));
-	}
-	PQclear(res);
-	*out = v;
-	*n = rows;
-	return (0);
-}
-
 static int
 s3_known_cmp(const void *a, const void *b)
 {
-	return (strcmp(((const struct s3_known *)a)->key,
-	    ((const struct s3_known *)b)->key));
+	return (strcmp(((const struct ledger_entry *)a)->key,
+	    ((const struct ledger_entry *)b)->key));
 }
 
 static int
@@ -201,7 +137,7 @@ s3_begin(struct s3_poller *p, int *in_tx, char **cause)
 {
 	if (*in_tx)
 		return (0);
-	if (db_exec(p->conn, "BEGIN", cause) != 0)
+	if (db_begin(p->conn, cause) != 0)
 		return (-1);
 	*in_tx = 1;
 	return (0);
@@ -216,22 +152,22 @@ s3_poll_once(struct s3_poller *p, char **cause)
 {
 	const struct source	*src = p->src;
 	struct s3_listing	 l;
-	struct s3_known		*known = NULL;
+	struct ledger_folder	 known;
 	struct s3_object	*o, probe;
 	struct object_version	 ov;
-	size_t			 nknown = 0, i, j;
+	size_t			 i, j;
 	uint64_t		 queued = 0, deleted = 0, listed = 0;
 	double			 t0 = now_monotonic();
 	int			 in_tx = 0, njobs, rc = -1;
-	char			*ignored;
 
 	if (s3_list(src, &l, cause) != 0)
 		return (-1);
-	if (s3_ledger(p, &known, &nknown, cause) != 0)
+	memset(&known, 0, sizeof known);
+	if (ledger_live(p->conn, src->name, &known, cause) != 0)
 		goto out;
 	/* S3 sorts by UTF-8 bytes, as strcmp does; the database may not. */
-	if (nknown > 0)
-		qsort(known, nknown, sizeof *known, s3_known_cmp);
+	if (known.n > 0)
+		qsort(known.v, known.n, sizeof *known.v, s3_known_cmp);
 	if (l.n > 0)
 		qsort(l.v, l.n, sizeof *l.v, s3_object_cmp);
 
@@ -240,10 +176,10 @@ s3_poll_once(struct s3_poller *p, char **cause)
 		if (!s3_source_wants(src, o->key))
 			continue;
 		listed++;
-		while (j < nknown && strcmp(known[j].key, o->key) < 0)
+		while (j < known.n && strcmp(known.v[j].key, o->key) < 0)
 			j++;
-		if (j < nknown && strcmp(known[j].key, o->key) == 0 &&
-		    strcmp(known[j].version, o->etag) == 0)
+		if (j < known.n && strcmp(known.v[j].key, o->key) == 0 &&
+		    strcmp(known.v[j].version, o->etag) == 0)
 			continue;
 		if (*o->etag == '\0')
 			continue;	/* no version to tell it by */
@@ -262,22 +198,22 @@ s3_poll_once(struct s3_poller *p, char **cause)
 		queued += njobs;
 	}
 	/* Keys in the ledger and not in the listing were deleted. */
-	for (i = 0; i < nknown; i++) {
-		probe.key = known[i].key;
+	for (i = 0; i < known.n; i++) {
+		probe.key = known.v[i].key;
 		if (l.n > 0 && bsearch(&probe, l.v, l.n, sizeof *l.v,
 		    s3_object_cmp) != NULL)
 			continue;
-		if (strncmp(known[i].key, src->prefix,
+		if (strncmp(known.v[i].key, src->prefix,
 		    strlen(src->prefix)) != 0)
 			continue;	/* outside what was listed */
 		if (s3_begin(p, &in_tx, cause) != 0)
 			goto out;
-		if (s3_record_deleted(p->conn, src->name, known[i].key,
+		if (ledger_mark_deleted(p->conn, src->name, known.v[i].key,
 		    cause) != 0)
 			goto out;
 		deleted++;
 	}
-	if (in_tx && db_exec(p->conn, "COMMIT", cause) != 0) {
+	if (in_tx && db_commit(p->conn, cause) != 0) {
 		in_tx = 0;
 		goto out;
 	}
@@ -293,13 +229,9 @@ s3_poll_once(struct s3_poller *p, char **cause)
 		    l.requests, now_monotonic() - t0);
 	rc = 0;
 out:
-	if (in_tx && db_exec(p->conn, "ROLLBACK", &ignored) != 0)
-		free(ignored);
-	for (i = 0; i < nknown; i++) {
-		free(known[i].key);
-		free(known[i].version);
-	}
-	free(known);
+	if (in_tx)
+		db_rollback(p->conn);
+	ledger_folder_clear(&known);
 	s3_listing_clear(&l);
 	return (rc);
 }
@@ -343,7 +275,7 @@ s3_poller_main(void *arg)
 		s3_sleep(p, wait);
 	}
 	health_source(p->src->name, HEALTH_STOPPED, NULL);
-	PQfinish(p->conn);
+	db_close(p->conn);
 	p->conn = NULL;
 	return (NULL);
 }
