@@ -162,6 +162,49 @@ queue_enqueue(PGconn *conn, const struct source *src,
 	return (0);
 }
 
+/* The workers (jobs.locked_by) named prefix... that hold running jobs. */
+int
+queue_lease_holders(PGconn *conn, const char *prefix, struct strv *holders,
+    char **cause)
+{
+	PGresult	*res;
+	const char	*params[1] = { prefix };
+	int		 i;
+
+	res = PQexecParams(conn, "SELECT DISTINCT locked_by FROM objwatch.jobs "
+	    "WHERE state = 'running' AND starts_with(locked_by, $1)", 1, NULL,
+	    params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		strv_push(holders, PQgetvalue(res, i, 0));
+	PQclear(res);
+	return (0);
+}
+
+/* Make the running jobs one worker holds claimable now; *n says how many. */
+int
+queue_release_holder(PGconn *conn, const char *holder, int *n, char **cause)
+{
+	PGresult	*res;
+	const char	*params[1] = { holder };
+
+	res = PQexecParams(conn, "UPDATE objwatch.jobs SET run_after = now() "
+	    "WHERE state = 'running' AND locked_by = $1", 1, NULL, params,
+	    NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	*n = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return (0);
+}
+
 #define QUEUE_REAP_INTERVAL	5.0	/* seconds between reaps, per worker */
 
 static const char claim_sql[] =
