@@ -63,7 +63,7 @@ worker_reconnect(struct worker *w, const char *cause)
 	if (db_ok(w->conn))
 		return (-1);
 	log_warnx("worker %d: %s; reconnecting", w->index, cause);
-	PQfinish(w->conn);
+	db_close(w->conn);
 	w->conn = NULL;
 	if (!*w->pool->stop)
 		w->conn = db_connect_retry(w->pool->stop);
@@ -82,7 +82,7 @@ worker_reconnect(struct worker *w, const char *cause)
 	}
 	if (w->conn == NULL)
 		return (-1);
-	if (db_exec(w->conn, "LISTEN objwatch_jobs", &why) != 0) {
+	if (db_listen_jobs(w->conn, &why) != 0) {
 		log_warnx("worker %d: %s", w->index, why);
 		free(why);
 	}
@@ -348,29 +348,17 @@ static void
 worker_wait(struct worker *w)
 {
 	struct pollfd	 pfd[2];
-	PGnotify	*n;
-	int		 pending = 0;
 
-	/*
-	 * A NOTIFY libpq read with the last claim's answer is queued already
-	 * and will not make the socket readable: claim again at once.
-	 */
-	PQconsumeInput(w->conn);
-	while ((n = PQnotifies(w->conn)) != NULL) {
-		PQfreemem(n);
-		pending = 1;
-	}
-	if (pending)
+	/* A NOTIFY that came with the last claim's answer: claim at once. */
+	if (db_notified(w->conn))
 		return;
-	pfd[0].fd = PQsocket(w->conn);
+	pfd[0].fd = db_socket(w->conn);
 	pfd[0].events = POLLIN;
 	pfd[1].fd = w->pool->wake[0];
 	pfd[1].events = POLLIN;
 	if (poll(pfd, 2, (int)(w->pool->conf->poll * 1000)) > 0 &&
 	    (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
-		PQconsumeInput(w->conn);
-	while ((n = PQnotifies(w->conn)) != NULL)
-		PQfreemem(n);
+		(void)db_notified(w->conn);
 }
 
 static void *
@@ -385,14 +373,13 @@ worker_main(void *arg)
 	health_worker(1, 0);
 	while (!*pool->stop) {
 		if (!db_ok(w->conn)) {
-			PQfinish(w->conn);
+			db_close(w->conn);
 			if ((w->conn = db_connect_retry(pool->stop)) == NULL)
 				break;
-			if (db_exec(w->conn, "LISTEN objwatch_jobs",
-			    &cause) != 0) {
+			if (db_listen_jobs(w->conn, &cause) != 0) {
 				log_warnx("worker %d: %s", w->index, cause);
 				free(cause);
-				PQfinish(w->conn);
+				db_close(w->conn);
 				w->conn = NULL;
 				continue;
 			}
@@ -418,7 +405,7 @@ worker_main(void *arg)
 		worker_wait(w);
 	}
 	health_worker(-1, 0);
-	PQfinish(w->conn);
+	db_close(w->conn);
 	w->conn = NULL;
 	return (NULL);
 }
@@ -455,40 +442,34 @@ worker_host(void)
 void
 workers_release_dead(PGconn *conn)
 {
-	PGresult	*res, *upd;
-	const char	*params[1], *owner, *p;
-	char		*prefix;
+	struct strv	 holders = { NULL, 0 };
+	char		*prefix, *cause;
 	long		 pid;
-	int		 i;
+	size_t		 i;
+	int		 n;
 
 	xasprintf(&prefix, "%s:", worker_host());
-	params[0] = prefix;
-	res = PQexecParams(conn, "SELECT DISTINCT locked_by FROM objwatch.jobs "
-	    "WHERE state = 'running' AND starts_with(locked_by, $1)", 1, NULL,
-	    params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		PQclear(res);
+	if (queue_lease_holders(conn, prefix, &holders, &cause) != 0) {
+		log_debug("cannot read the leases of this host: %s", cause);
+		free(cause);
 		free(prefix);
 		return;
 	}
-	for (i = 0; i < PQntuples(res); i++) {
-		owner = PQgetvalue(res, i, 0);
-		p = owner + strlen(prefix);
-		pid = strtol(p, NULL, 10);
+	for (i = 0; i < holders.n; i++) {
+		pid = strtol(holders.v[i] + strlen(prefix), NULL, 10);
 		/* Alive, or someone else's (EPERM): leave its lease. */
 		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
-		params[0] = owner;
-		upd = PQexecParams(conn, "UPDATE objwatch.jobs SET run_after = "
-		    "now() WHERE state = 'running' AND locked_by = $1", 1,
-		    NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(upd) == PGRES_COMMAND_OK &&
-		    atoi(PQcmdTuples(upd)) > 0)
-			log_info("released %s jobs of stopped process %ld",
-			    PQcmdTuples(upd), pid);
-		PQclear(upd);
+		if (queue_release_holder(conn, holders.v[i], &n,
+		    &cause) != 0) {
+			log_warnx("cannot release the jobs of stopped process "
+			    "%ld: %s", pid, cause);
+			free(cause);
+		} else if (n > 0)
+			log_info("released %d jobs of stopped process %ld", n,
+			    pid);
 	}
-	PQclear(res);
+	strv_clear(&holders);
 	free(prefix);
 }
 
