@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <vips/vips.h>
 
 #include "objwatch.h"
@@ -92,48 +93,16 @@ image_can_encode(const char *format)
 	return (avif);
 }
 
-/* Append s to *json as a JSON string. */
-static void
-json_string(char **json, const char *key, const char *s)
+/*
+ * A number as the info JSON writes it: a whole one without a fraction
+ * ("iso": 400), any other with up to ten significant digits.
+ */
+static json_t *
+image_json_number(double d)
 {
-	char		*q, *o, *next;
-	const char	*p;
-
-	q = o = xmalloc(strlen(s) * 6 + 1);
-	for (p = s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\') {
-			*o++ = '\\';
-			*o++ = *p;
-		} else if ((unsigned char)*p < 0x20)
-			o += snprintf(o, 7, "\\u%04x", (unsigned char)*p);
-		else
-			*o++ = *p;
-	}
-	*o = '\0';
-	xasprintf(&next, "%s, \"%s\": \"%s\"", *json, key, q);
-	free(*json);
-	*json = next;
-	free(q);
-}
-
-/* Append a raw JSON value (a number, true, false). */
-static void
-json_raw(char **json, const char *key, const char *value)
-{
-	char	*next;
-
-	xasprintf(&next, "%s, \"%s\": %s", *json, key, value);
-	free(*json);
-	*json = next;
-}
-
-static void
-json_number(char **json, const char *key, double d)
-{
-	char	 buf[64];
-
-	snprintf(buf, sizeof buf, "%.10g", d);
-	json_raw(json, key, buf);
+	if (d == floor(d) && fabs(d) < 1e15)
+		return (json_integer((json_int_t)d));
+	return (json_real(d));
 }
 
 /* The raw part of an EXIF field, or NULL when absent. */
@@ -275,28 +244,30 @@ image_info_json(VipsImage *image)
 		{ "model", "exif-ifd0-Model" },
 		{ "copyright", "exif-ifd0-Copyright" },
 	};
-	char		*json, *format, *s, *next, taken[32];
+	json_t		*o;
+	char		*format, *s, *out, taken[32];
 	double		 v[3];
 	size_t		 i;
 
+	o = json_object();
+	json_object_set_new(o, "width", json_integer(image->Xsize));
+	json_object_set_new(o, "height",
+	    json_integer(vips_image_get_page_height(image)));
 	format = image_format(image);
-	xasprintf(&json, "{\"width\": %d, \"height\": %d", image->Xsize,
-	    vips_image_get_page_height(image));
-	json_string(&json, "format", format);
+	json_object_set_new(o, "format", utf8_json(format));
 	free(format);
-	xasprintf(&next, "%s, \"pages\": %d", json,
-	    vips_image_get_n_pages(image));
-	free(json);
-	json = next;
-	json_string(&json, "colourspace", vips_enum_nick(
-	    VIPS_TYPE_INTERPRETATION, image->Type));
-	json_raw(&json, "has_alpha", vips_image_hasalpha(image) ? "true" :
-	    "false");
-	json_number(&json, "orientation", vips_image_get_orientation(image));
+	json_object_set_new(o, "pages",
+	    json_integer(vips_image_get_n_pages(image)));
+	json_object_set_new(o, "colourspace", utf8_json(vips_enum_nick(
+	    VIPS_TYPE_INTERPRETATION, image->Type)));
+	json_object_set_new(o, "has_alpha",
+	    json_boolean(vips_image_hasalpha(image)));
+	json_object_set_new(o, "orientation",
+	    json_integer(vips_image_get_orientation(image)));
 
 	for (i = 0; i < nitems(strings); i++) {
 		if ((s = image_exif_string(image, strings[i].field)) != NULL) {
-			json_string(&json, strings[i].key, s);
+			json_object_set_new(o, strings[i].key, utf8_json(s));
 			free(s);
 		}
 	}
@@ -308,25 +279,29 @@ image_info_json(VipsImage *image)
 		snprintf(taken, sizeof taken, "%.19s", s);
 		taken[4] = taken[7] = '-';
 		taken[10] = 'T';
-		json_string(&json, "taken_at", taken);
+		json_object_set_new(o, "taken_at", utf8_json(taken));
 	}
 	free(s);
 	if (exif_rationals(image, "exif-ifd2-ExposureTime", v, 1) == 1)
-		json_number(&json, "exposure_time", v[0]);
+		json_object_set_new(o, "exposure_time",
+		    image_json_number(v[0]));
 	if (exif_rationals(image, "exif-ifd2-FNumber", v, 1) == 1 && v[0] > 0)
-		json_number(&json, "f_number", v[0]);
+		json_object_set_new(o, "f_number", image_json_number(v[0]));
 	if (exif_rationals(image, "exif-ifd2-ISOSpeedRatings", v, 1) == 1)
-		json_number(&json, "iso", v[0]);
+		json_object_set_new(o, "iso", image_json_number(v[0]));
 	if (exif_gps(image, "exif-ifd3-GPSLatitude",
 	    "exif-ifd3-GPSLatitudeRef", "S", &v[0]) &&
 	    exif_gps(image, "exif-ifd3-GPSLongitude",
 	    "exif-ifd3-GPSLongitudeRef", "W", &v[1])) {
-		json_number(&json, "latitude", v[0]);
-		json_number(&json, "longitude", v[1]);
+		json_object_set_new(o, "latitude", image_json_number(v[0]));
+		json_object_set_new(o, "longitude", image_json_number(v[1]));
 	}
-	xasprintf(&next, "%s}", json);
-	free(json);
-	return (next);
+	/* Not compact: ", " and ": ", as objects.info has always read. */
+	out = json_dumps(o, JSON_REAL_PRECISION(10));
+	json_decref(o);
+	if (out == NULL)
+		fatalx("out of memory");
+	return (out);
 }
 
 /*

@@ -102,6 +102,7 @@ double	 now_wall(void);
 int	 ncpus(void);
 void	 random_seed(void);
 char	*utf8_escape(const char *);
+struct json_t *utf8_json(const char *);
 char	*key_from_name(const char *);
 char	*name_from_key(const char *);
 char	*url_form_decode(const char *);

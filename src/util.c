@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "objwatch.h"
 #include "banned.h"
 
@@ -556,6 +558,29 @@ char *
 utf8_escape(const char *s)
 {
 	return (utf8_rewrite(s, 0));
+}
+
+/*
+ * A JSON string of s, for json_object_set_new: JSON is UTF-8, so bytes
+ * that are not are written as \xNN, as in messages. Dies when out of
+ * memory, as xmalloc does.
+ */
+struct json_t *
+utf8_json(const char *s)
+{
+	json_t	*j;
+	char	*shown;
+
+	if (utf8_valid(s))
+		j = json_string(s);
+	else {
+		shown = utf8_escape(s);
+		j = json_string(shown);
+		free(shown);
+	}
+	if (j == NULL)
+		fatalx("out of memory");
+	return (j);
 }
 
 /* A file name's key: valid UTF-8, whatever bytes the name holds. */
