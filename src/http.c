@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #include "objwatch.h"
@@ -100,27 +101,20 @@ http_reply(struct MHD_Connection *c, unsigned int status, const char *type,
 static enum MHD_Result
 http_error(struct MHD_Connection *c, unsigned int status, const char *msg)
 {
-	char		*body, *q, *o;
-	const char	*p;
+	json_t		*o;
+	char		*json, *body;
 	enum MHD_Result	 ret;
 
-	/* JSON-escape the message (it may quote parts of the body) */
-	o = q = xmalloc(strlen(msg) * 6 + 1);
-	for (p = msg; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\') {
-			*o++ = '\\';
-			*o++ = *p;
-		} else if ((unsigned char)*p < 0x20) {
-			snprintf(o, 7, "\\u%04x", (unsigned char)*p);
-			o += 6;
-		} else
-			*o++ = *p;
-	}
-	*o = '\0';
-	xasprintf(&body, "{\"error\": \"%s\"}\n", q);
+	/* The message may quote parts of the body: any bytes at all. */
+	o = json_object();
+	json_object_set_new(o, "error", utf8_json(msg));
+	if ((json = json_dumps(o, 0)) == NULL)
+		fatalx("out of memory");
+	json_decref(o);
+	xasprintf(&body, "%s\n", json);
+	free(json);
 	ret = http_reply(c, status, "application/json", body);
 	free(body);
-	free(q);
 	return (ret);
 }
 
