@@ -135,7 +135,9 @@ log_init(enum log_level level, int json)
 
 /*
  * Append s to buf as the inside of a JSON string. JSON is UTF-8: bytes
- * that are not (a raw file name in a message) are shown as \xNN.
+ * that are not (a raw file name in a message) are shown as \xNN. By hand,
+ * unlike the info and HTTP JSON (jansson): jansson allocates every value,
+ * and logging allocates nothing.
  */
 static void
 log_json_string(char *buf, size_t size, size_t *off, const char *s)
