@@ -49,8 +49,7 @@ struct thumbnail {
 	int		 crop;		/* VipsInteresting */
 	int		 enlarge;
 	int		 autorotate;
-	double		 background[4];
-	int		 nbackground;
+	double		 background[4];	/* R, G, B, A */
 	int		 focus;		/* focus_x, focus_y are set */
 	double		 focus_x;
 	double		 focus_y;
@@ -62,33 +61,12 @@ static const char *const fits[] = { "inside", "cover", "fill", "contain",
 static const char *const crops[] = { "none", "centre", "attention",
     "entropy", "center", NULL };
 
-/* Parse "r,g,b" or "r,g,b,a" with each 0..255. */
-static int
-parse_colour(const char *v, double *out, int *n)
-{
-	char	*end;
-	long	 l;
-
-	*n = 0;
-	for (;;) {
-		l = strtol(v, &end, 10);
-		if (end == v || l < 0 || l > 255 || *n == 4)
-			return (-1);
-		out[(*n)++] = l;
-		if (*end == '\0')
-			break;
-		if (*end != ',')
-			return (-1);
-		v = end + 1;
-	}
-	return (*n == 3 || *n == 4 || *n == 1) ? 0 : -1;
-}
-
 static int
 thumbnail_parse(struct step *st, char **cause)
 {
+	static const double	 white[4] = { 255, 255, 255, 255 };
 	struct thumbnail	*t;
-	const char		*bg, *v;
+	const char		*v;
 	char			*end;
 	long			 l;
 	int			 crop, n;
@@ -175,22 +153,13 @@ thumbnail_parse(struct step *st, char **cause)
 		    fits[t->fit]);
 		return (-1);
 	}
-	t->background[0] = t->background[1] = t->background[2] = 255;
-	t->nbackground = 3;
-	if ((bg = step_arg(st, "background")) != NULL) {
-		if (t->fit != FIT_CONTAIN) {
-			xasprintf(cause, "parameter 'background' only applies "
-			    "with fit=contain");
-			return (-1);
-		}
-		if (parse_colour(bg, t->background, &t->nbackground) != 0) {
-			xasprintf(cause, "parameter 'background' must be "
-			    "R,G,B or R,G,B,A with each from 0 to 255, not "
-			    "'%s'", bg);
-			return (-1);
-		}
+	if (step_arg(st, "background") != NULL && t->fit != FIT_CONTAIN) {
+		xasprintf(cause, "parameter 'background' only applies with "
+		    "fit=contain");
+		return (-1);
 	}
-	return (0);
+	return (step_arg_colour(st, "background", white, t->background,
+	    cause));
 }
 
 /* How many frames to decode, or -1 with the job failed (class limit). */
@@ -318,17 +287,13 @@ thumbnail_run(const struct step *st, struct image_job *job)
 	    out->Ysize != height)) {
 		VipsArrayDouble	*bg;
 		double		 colour[4];
-		int		 n = t->nbackground, i;
+		int		 n;
 
-		/* Match the background to the image's bands. */
-		for (i = 0; i < 4; i++)
-			colour[i] = t->background[i < n ? i : n - 1];
-		if (n == 3 || n == 1)
-			colour[3] = 255;
+		/* Match the background to the image's bands: grey, alpha. */
+		memcpy(colour, t->background, sizeof colour);
 		n = out->Bands > 4 ? 4 : out->Bands;
-		if (n == 2) {
+		if (n == 2)
 			colour[1] = colour[3];
-		}
 		bg = vips_array_double_new(colour, n);
 		rc = vips_gravity(out, &padded, VIPS_COMPASS_DIRECTION_CENTRE,
 		    width, height, "extend", VIPS_EXTEND_BACKGROUND,

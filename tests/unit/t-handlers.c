@@ -270,6 +270,12 @@ test_parse_errors(void)
 	bad("watermark text=a colour=1,2,300 | save", "recipe 'r': step "
 	    "'watermark': parameter 'colour' must be R,G,B or R,G,B,A with "
 	    "each from 0 to 255, not '1,2,300'");
+	bad("thumbnail width=9 height=9 fit=contain background=128 | save",
+	    "recipe 'r': step 'thumbnail': parameter 'background' must be "
+	    "R,G,B or R,G,B,A with each from 0 to 255, not '128'");
+	bad("thumbnail width=9 height=9 background=1,2,3 | save", "recipe "
+	    "'r': step 'thumbnail': parameter 'background' only applies with "
+	    "fit=contain");
 	bad("watermark text=a gravity=middle | save", "recipe 'r': step "
 	    "'watermark': parameter 'gravity' must be one of centre, north, "
 	    "north-east, east, south-east, south, south-west, west, "
