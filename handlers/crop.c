@@ -165,7 +165,7 @@ crop_run(const struct step *st, struct image_job *job)
 		y = crop_px(c->y, c->y_pc, H);
 	} else
 		gravity_place(c->gravity, W, H, VIPS_MIN(w, W), VIPS_MIN(h, H),
-		    &x, &y);
+		    0, 0, 0, &x, &y);
 	if (x >= W || y >= H) {
 		job_error_set(&job->error, ERROR_CONFIG, 0, "step 'crop': the "
 		    "rectangle at %d,%d lies outside '%s', which is %dx%d at "

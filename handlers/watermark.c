@@ -244,7 +244,6 @@ watermark_run(const struct step *st, struct image_job *job)
 				    vips_object_local_array(scope, 5);
 	VipsImage		*base = job->image, *mark, *out;
 	int			 W, H, x, y, dx, dy, had_alpha;
-	const char		*g;
 
 	if (base->Type != VIPS_INTERPRETATION_sRGB) {
 		if (vips_colourspace(base, &t[0], VIPS_INTERPRETATION_sRGB,
@@ -265,23 +264,10 @@ watermark_run(const struct step *st, struct image_job *job)
 		mark = t[2];
 		x = y = 0;
 	} else {
-		gravity_place(m->gravity, W, H, mark->Xsize, mark->Ysize, &x,
-		    &y);
-		g = gravity_name(m->gravity);
 		dx = m->x_pc ? (int)lround(m->x * W / 100.0) : (int)m->x;
 		dy = m->y_pc ? (int)lround(m->y * H / 100.0) : (int)m->y;
-		if (strstr(g, "west") != NULL)
-			x += m->margin + dx;
-		else if (strstr(g, "east") != NULL)
-			x -= m->margin + dx;
-		else
-			x += dx;
-		if (strncmp(g, "north", 5) == 0)
-			y += m->margin + dy;
-		else if (strncmp(g, "south", 5) == 0)
-			y -= m->margin + dy;
-		else
-			y += dy;
+		gravity_place(m->gravity, W, H, mark->Xsize, mark->Ysize,
+		    m->margin, dx, dy, &x, &y);
 	}
 	if (vips_composite2(base, mark, &t[3], VIPS_BLEND_MODE_OVER,
 	    "x", x, "y", y, NULL) != 0)

@@ -293,6 +293,15 @@ static const char *const gravities[] = { "centre", "north", "north-east",
     "east", "south-east", "south", "south-west", "west", "north-west",
     NULL };
 
+/* The side each gravity holds to: -1 west or north, 1 east or south. */
+static const struct {
+	int	 h;
+	int	 v;
+} gravity_sides[] = {
+	{ 0, 0 }, { 0, -1 }, { 1, -1 }, { 1, 0 }, { 1, 1 }, { 0, 1 },
+	{ -1, 1 }, { -1, 0 }, { -1, -1 }
+};
+
 /* Read a gravity (one of the 9 positions, as an index), or def. */
 int
 step_arg_gravity(struct step *st, const char *key, int def, int *out,
@@ -307,33 +316,26 @@ step_arg_gravity(struct step *st, const char *key, int def, int *out,
 	return (step_arg_choice(st, key, gravities, def, out, cause));
 }
 
-/* The name of a gravity read by step_arg_gravity. */
-const char *
-gravity_name(int gravity)
+/* One axis: at the start, the end or the middle, moved by off. */
+static int
+gravity_axis(int side, int outer, int len, int inset, int off)
 {
-	return (gravities[gravity]);
+	if (side < 0)
+		return (inset + off);
+	if (side > 0)
+		return (outer - len - inset - off);
+	return ((outer - len) / 2 + off);
 }
 
 /*
  * Where a w x h box goes inside an outer_w x outer_h one at a gravity: its
- * top-left corner.
+ * top-left corner. The box is inset from the edges the gravity holds to,
+ * and dx, dy move it further in from them (right and down when centred).
  */
 void
-gravity_place(int gravity, int outer_w, int outer_h, int w, int h, int *x,
-    int *y)
+gravity_place(int gravity, int outer_w, int outer_h, int w, int h,
+    int inset, int dx, int dy, int *x, int *y)
 {
-	const char	*g = gravities[gravity];
-
-	if (strstr(g, "west") != NULL)
-		*x = 0;
-	else if (strstr(g, "east") != NULL)
-		*x = outer_w - w;
-	else
-		*x = (outer_w - w) / 2;
-	if (strncmp(g, "north", 5) == 0)
-		*y = 0;
-	else if (strncmp(g, "south", 5) == 0)
-		*y = outer_h - h;
-	else
-		*y = (outer_h - h) / 2;
+	*x = gravity_axis(gravity_sides[gravity].h, outer_w, w, inset, dx);
+	*y = gravity_axis(gravity_sides[gravity].v, outer_h, h, inset, dy);
 }

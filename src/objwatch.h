@@ -222,9 +222,8 @@ int	 step_arg_length(struct step *, const char *key, int def,
 	     double *out, int *percent, char **cause);
 int	 step_arg_gravity(struct step *, const char *key, int def, int *out,
 	     char **cause);
-const char *gravity_name(int);
 void	 gravity_place(int gravity, int outer_w, int outer_h, int w, int h,
-	     int *x, int *y);
+	     int inset, int dx, int dy, int *x, int *y);
 
 extern const struct handler handler_thumbnail;
 extern const struct handler handler_crop;
