@@ -154,6 +154,18 @@ static const struct config_key config_keys[] = {
 	  offsetof(struct recipe, output), 0, 0, NULL,
 	  offsetof(struct recipe, output_line) },
 
+	{ SECTION_RECIPE, "notify", KEY_STRING,
+	  offsetof(struct recipe, notify), 0, 0, NULL,
+	  offsetof(struct recipe, notify_line) },
+	{ SECTION_RECIPE, "notify_secret", KEY_STRING,
+	  offsetof(struct recipe, notify_secret), 0, 0, NULL, NO_LINE },
+	{ SECTION_RECIPE, "notify_ca_file", KEY_PATH,
+	  offsetof(struct recipe, notify_ca_file), 0, 0, NULL, NO_LINE },
+	{ SECTION_RECIPE, "notify_attempts", KEY_INT,
+	  offsetof(struct recipe, notify_attempts), 1, 1000, NULL, NO_LINE },
+	{ SECTION_RECIPE, "notify_timeout", KEY_DURATION,
+	  offsetof(struct recipe, notify_timeout), 0, 0, NULL, NO_LINE },
+
 	SCHED("every", KEY_DURATION, every, every_line),
 	SCHED("cron", KEY_STRING, cron, cron_line),
 	SCHED("sql", KEY_STEPS, sql, sql_line),
@@ -862,6 +874,7 @@ config_resolve_recipe(struct config_parse *cp, struct recipe *r)
 {
 	struct config	*conf = cp->conf;
 	char		*cause;
+	int		 line;
 
 	if (r->max_pixels == 0)
 		r->max_pixels = conf->max_pixels;
@@ -870,6 +883,10 @@ config_resolve_recipe(struct config_parse *cp, struct recipe *r)
 	if (r->max_pages == 0)
 		r->max_pages = conf->max_pages;
 	r->dir = conf->dir;
+	if (deliver_resolve(r, &line, &cause) != 0) {
+		config_error(cp, line, "recipe '%s': %s", r->name, cause);
+		free(cause);
+	}
 	if (r->steps_text == NULL)
 		config_error(cp, r->line, "recipe '%s' has no 'steps'",
 		    r->name);
@@ -1116,6 +1133,11 @@ recipe_free(struct recipe *r)
 	free(r->output_template);
 	free(r->output_root);
 	free(r->output_bucket);
+	free(r->notify);
+	free(r->notify_url);
+	free(r->notify_secret);
+	free(r->notify_secret_value);
+	free(r->notify_ca_file);
 	free(r);
 }
 
@@ -1303,6 +1325,7 @@ config_print(const struct config *conf, FILE *f)
 		fprintf(f, "max_pixels = %lld\n", r->max_pixels);
 		fprintf(f, "max_input_bytes = %lld\n", r->max_input_bytes);
 		fprintf(f, "max_pages = %d\n", r->max_pages);
+		deliver_print(r, f);
 	}
 	for (i = 0; i < conf->nschedules; i++)
 		schedule_print(conf->schedules[i], f);

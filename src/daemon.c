@@ -32,6 +32,8 @@ daemon_start_parts(struct daemon *d, const struct config *conf,
 	if (d->dirs == NULL && *cause != NULL)
 		return (-1);
 	d->pollers = s3_pollers_start(conf, &d->stop);
+	/* before the workers: they record deliveries under conf */
+	d->deliverer = deliver_start(conf, &d->stop);
 	d->workers = workers_start(conf, &d->stop);
 	d->schedules = schedules_start(conf, &d->stop);
 	d->beat = health_beat_start(&d->stop);
@@ -51,6 +53,8 @@ daemon_stop_parts(struct daemon *d)
 	dir_watcher_join(d->dirs);
 	schedules_join(d->schedules);
 	d->schedules = NULL;
+	deliver_join(d->deliverer);
+	d->deliverer = NULL;
 	health_beat_join(d->beat);
 	d->beat = NULL;
 	d->workers = NULL;

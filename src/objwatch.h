@@ -286,6 +286,14 @@ struct recipe {
 	const struct source *output_via; /* s3: the source whose endpoint
 					    and keys it writes with */
 	char		*output_bucket;	/* s3: the bucket */
+	char		*notify;	/* as written: webhook:URL, or NULL */
+	int		 notify_line;
+	char		*notify_url;	/* after webhook: */
+	char		*notify_secret;	/* as written: a secret or env:NAME */
+	char		*notify_secret_value;	/* resolved; never printed */
+	char		*notify_ca_file; /* NULL: the system's CA bundle */
+	int		 notify_attempts; /* then the delivery is dead */
+	double		 notify_timeout; /* seconds for one POST */
 };
 int	 recipe_parse_steps(struct recipe *, char **cause);
 void	 recipe_free_steps(struct recipe *);
@@ -454,6 +462,21 @@ struct schedules *schedules_start(const struct config *,
 	     volatile sig_atomic_t *stop);
 void	 schedules_join(struct schedules *);
 int	 schedule_status_print(PGconn *, FILE *, char **cause);
+
+/* deliver.c: completion webhooks, delivered at least once. */
+struct deliverer;
+int	 deliver_resolve(struct recipe *, int *line, char **cause);
+void	 deliver_print(const struct recipe *, FILE *);
+int	 deliver_begin(PGconn *, const char *recipe, int final);
+int	 deliver_end(PGconn *, int began, int ok, int64_t job,
+	     const char *recipe, const char *event, char **cause);
+struct deliverer *deliver_start(const struct config *,
+	     volatile sig_atomic_t *stop);
+void	 deliver_join(struct deliverer *);
+void	 deliver_sign(const char *secret, const char *timestamp,
+	     const char *body, char out[65]);
+double	 deliver_backoff(int attempts);
+int	 deliver_status_print(PGconn *, FILE *, char **cause);
 
 /* cluster.c: the embedded PostgreSQL cluster under state_dir. */
 struct cluster;
@@ -779,6 +802,7 @@ struct daemon {
 	char			*listen;	/* where http listens */
 	struct health_beat	*beat;
 	struct schedules	*schedules;
+	struct deliverer	*deliverer;
 };
 int	 daemon_start(struct daemon *, const struct config *, char **cause);
 void	 daemon_stop(struct daemon *);

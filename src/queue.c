@@ -363,7 +363,7 @@ queue_complete(PGconn *conn, const char *worker_name,
 	PGresult	*res;
 	char		 id[32], oid[32], w[16], h[16], bytes[32];
 	const char	*params[12];
-	int		 bare = (out == NULL);
+	int		 bare = (out == NULL), began, rc = 0;
 
 	if (bare)
 		out = &none;
@@ -384,6 +384,7 @@ queue_complete(PGconn *conn, const char *worker_name,
 	params[9] = h;
 	params[10] = bytes;
 	params[11] = recipe_hash;
+	began = deliver_begin(conn, job->recipe, 1);
 	if (bare)
 		res = db_exec_prepared(conn, "complete_bare", complete_bare_sql,
 		    5, params);
@@ -392,17 +393,15 @@ queue_complete(PGconn *conn, const char *worker_name,
 		    params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);
-		PQclear(res);
-		return (-1);
-	}
-	if (atoi(PQgetvalue(res, 0, 0)) != 1) {
+		rc = -1;
+	} else if (atoi(PQgetvalue(res, 0, 0)) != 1) {
 		xasprintf(cause, "job %" PRId64 " is no longer held by this "
 		    "worker (its lease of the job ran out)", job->id);
-		PQclear(res);
-		return (-1);
+		rc = -1;
 	}
 	PQclear(res);
-	return (0);
+	return (deliver_end(conn, began, rc == 0, job->id, job->recipe,
+	    "job.done", cause));
 }
 
 /* d capped at cap, with up to 25% random jitter either way. */
@@ -468,6 +467,7 @@ queue_fail(PGconn *conn, const char *worker_name,
 	PGresult	*res;
 	char		 id[32], oid[32], delay[32];
 	const char	*params[10], *state;
+	int		 final, began, rc = 0;
 
 	if (err->transient == JOB_WAIT) {
 		state = "failed";
@@ -496,14 +496,19 @@ queue_fail(PGconn *conn, const char *worker_name,
 	params[7] = error_class_name(err->cls);
 	params[8] = err->msg;
 	params[9] = err->transient == JOB_WAIT ? "1" : "0";
+	/* a delivery for the final outcomes only, not a retry or a wait */
+	final = strcmp(delay, "-1") == 0;
+	began = deliver_begin(conn, job->recipe, final);
 	res = db_exec_prepared(conn, "fail", fail_sql, 10, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);
-		PQclear(res);
-		return (-1);
+		rc = -1;
 	}
 	PQclear(res);
-	return (0);
+	if (!final)
+		return (rc);
+	return (deliver_end(conn, began, rc == 0, job->id, job->recipe,
+	    strcmp(state, "dead") == 0 ? "job.dead" : "job.failed", cause));
 }
 
 /* Free what a claim allocated. */

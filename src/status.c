@@ -58,7 +58,9 @@ static const char status_sql[] =
 	"    answering, 'state', state) ORDER BY host, pid) FROM procs),"
 	"    '[]'),"
 	"  'schedules', coalesce((SELECT json_agg(s ORDER BY schedule)"
-	"    FROM objwatch.schedule_status s), '[]'))::text,"
+	"    FROM objwatch.schedule_status s), '[]'),"
+	"  'deliveries', coalesce((SELECT json_agg(d ORDER BY recipe)"
+	"    FROM objwatch.delivery_status d), '[]'))::text,"
 	"  (SELECT string_agg(concat_ws('|', source, recipe, queued, running,"
 	"    done, failed, dead, rate_1m, rate_5m, rate_15m,"
 	"    coalesce(oldest_pending_s::text, '-')), E'\\n'"
@@ -185,6 +187,8 @@ status_print(PGconn *conn, int json, FILE *out, char **cause)
 	}
 	PQclear(res);
 	if (schedule_status_print(conn, out, cause) != 0)
+		return (-1);
+	if (deliver_status_print(conn, out, cause) != 0)
 		return (-1);
 	return (0);
 }

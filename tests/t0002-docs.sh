@@ -40,6 +40,10 @@ recipes = r
 [recipe.r]
 steps = thumbnail width=1 | save
 output = dir:out/{key}
+notify = webhook:https://hooks.example/objwatch
+notify_secret = 0123456789abcdef0123
+notify_attempts = 5
+notify_timeout = 5s
 [schedule.e]
 every = 1h
 sql = SELECT 1
