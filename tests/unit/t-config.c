@@ -157,7 +157,7 @@ main(void)
 	/* Each mistake, with its exact message. */
 	expect_error("[sorce.x]\ntype = dir\n" GOOD_SOURCE GOOD_RECIPE,
 	    "c.conf:1: unknown section 'sorce.x' (expected objwatch, "
-	    "source.NAME or recipe.NAME)", "unknown section");
+	    "source.NAME, recipe.NAME or schedule.NAME)", "unknown section");
 	expect_error("[objwatch]\nwokers = 2\n" GOOD_SOURCE GOOD_RECIPE,
 	    "c.conf:2: unknown key 'wokers' in [objwatch]", "unknown key");
 	expect_error("[objwatch]\nworkers = -1\n" GOOD_SOURCE GOOD_RECIPE,
@@ -205,8 +205,8 @@ main(void)
 	    "output = dir:out/{key}.{ext}\n",
 	    "c.conf:2: unknown key 'wokers' in [objwatch]\n"
 	    "c.conf:3: 'log' must be one of text, json, not 'xml'\n"
-	    "c.conf:4: unknown section 'foo' (expected objwatch, source.NAME "
-	    "or recipe.NAME)\n"
+	    "c.conf:4: unknown section 'foo' (expected objwatch, source.NAME, "
+	    "recipe.NAME or schedule.NAME)\n"
 	    "c.conf:11: recipe 'thumbs': unknown step 'thumb' (expected one "
 	    "of: thumbnail, crop, watermark, save, info)",
 	    "every error is reported, in order");
