@@ -820,6 +820,43 @@ config_resolve_globals(struct config_parse *cp)
 		conf->max_pages = DEFAULT_MAX_PAGES;
 }
 
+/*
+ * A table: output: NAME or SCHEMA.NAME, plain lowercase identifiers (so
+ * that what a user writes in SQL unquoted is the same table), quoted.
+ */
+static void
+config_table_output(struct config_parse *cp, struct recipe *r)
+{
+	const char	*t = r->output + 6, *p;
+	int		 dots = 0, ok = *t != '\0';
+
+	for (p = t; *p != '\0' && ok; p++) {
+		if (*p == '.') {
+			ok = p != t && p[1] != '\0' && ++dots == 1;
+			continue;
+		}
+		ok = (*p >= 'a' && *p <= 'z') || *p == '_' ||
+		    ((*p >= '0' && *p <= '9') && p != t && p[-1] != '.');
+	}
+	if (!ok || p - t > 127) {
+		config_error(cp, r->output_line, "recipe '%s': output '%s': "
+		    "name the table as NAME or SCHEMA.NAME, in lowercase "
+		    "letters, digits and _ (for example table:access_log)",
+		    r->name, r->output);
+		return;
+	}
+	if (strncmp(t, "objwatch.", 9) == 0 || strncmp(t, "pg_", 3) == 0) {
+		config_error(cp, r->output_line, "recipe '%s': output '%s': "
+		    "that schema is not for user tables", r->name, r->output);
+		return;
+	}
+	if ((p = strchr(t, '.')) != NULL)
+		xasprintf(&r->output_table, "\"%.*s\".\"%s\"", (int)(p - t),
+		    t, p + 1);
+	else
+		xasprintf(&r->output_table, "\"%s\"", t);
+}
+
 /* A recipe's output: its kind, template and root, checked. */
 static void
 config_resolve_output(struct config_parse *cp, struct recipe *r)
@@ -831,6 +868,26 @@ config_resolve_output(struct config_parse *cp, struct recipe *r)
 		config_error(cp, r->line, "recipe '%s' has no "
 		    "'output' (for example dir:/srv/out/{key}.{ext})",
 		    r->name);
+		return;
+	}
+	if (strncmp(r->output, "table:", 6) == 0 || r->kind == RECIPE_LINES) {
+		if (r->kind != RECIPE_LINES) {
+			if (r->nsteps == 0)
+				return;	/* its steps' error says enough */
+			config_error(cp, r->output_line, "recipe '%s': output "
+			    "'%s' is for a recipe whose step is lines (text "
+			    "into rows); an image recipe writes to dir: or "
+			    "s3:", r->name, r->output);
+			return;
+		}
+		if (strncmp(r->output, "table:", 6) != 0) {
+			config_error(cp, r->output_line, "recipe '%s': its "
+			    "step lines makes rows: output must be "
+			    "table:NAME, not '%s'", r->name, r->output);
+			return;
+		}
+		r->output_kind = OUTPUT_TABLE;
+		config_table_output(cp, r);
 		return;
 	}
 	if (strncmp(r->output, "dir:", 4) == 0) {
@@ -986,6 +1043,25 @@ config_resolve_dir_outputs(struct config_parse *cp, struct source *src)
 	}
 }
 
+/*
+ * Whether every recipe a source names reads lines of text: then what it
+ * takes by default is every file (logs are *.log, *.1, *.gz, *.csv,
+ * *.json, or have no suffix at all), not images.
+ */
+static int
+config_source_reads_text(struct config_parse *cp, const struct source *src)
+{
+	const struct recipe	*r;
+	size_t			 i;
+
+	for (i = 0; i < src->recipe_names.n; i++) {
+		r = config_find_recipe(cp->conf, src->recipe_names.v[i]);
+		if (r == NULL || r->kind != RECIPE_LINES)
+			return (0);
+	}
+	return (src->recipe_names.n > 0);
+}
+
 /* A source: defaults, its type's checks, its recipes, its loop guard. */
 static void
 config_resolve_source(struct config_parse *cp, struct source *src)
@@ -1000,7 +1076,8 @@ config_resolve_source(struct config_parse *cp, struct source *src)
 	if (src->reconcile == 0)
 		src->reconcile = DEFAULT_RECONCILE;
 	if (src->include.n == 0)
-		strv_split_words(&src->include, DEFAULT_INCLUDE);
+		strv_split_words(&src->include,
+		    config_source_reads_text(cp, src) ? "*" : DEFAULT_INCLUDE);
 	if (src->exclude.n == 0)
 		strv_split_words(&src->exclude, DEFAULT_EXCLUDE);
 	else if (src->exclude.n == 1 && *src->exclude.v[0] == '\0')
@@ -1133,6 +1210,7 @@ recipe_free(struct recipe *r)
 	free(r->output_template);
 	free(r->output_root);
 	free(r->output_bucket);
+	free(r->output_table);
 	free(r->notify);
 	free(r->notify_url);
 	free(r->notify_secret);
@@ -1317,7 +1395,9 @@ config_print(const struct config *conf, FILE *f)
 		fprintf(f, "\n[recipe.%s]\n", r->name);
 		fprintf(f, "; hash %s\n", r->hash);
 		fprintf(f, "steps = %s\n", r->steps_text);
-		if (r->writes && r->output_kind == OUTPUT_S3)
+		if (r->output_kind == OUTPUT_TABLE)
+			fprintf(f, "output = %s\n", r->output);
+		else if (r->writes && r->output_kind == OUTPUT_S3)
 			fprintf(f, "output = %s\n", r->output_template);
 		else if (r->writes)
 			fprintf(f, "output = dir:%s\n", r->output_template);

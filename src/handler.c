@@ -21,6 +21,7 @@ static const struct handler *const handlers[] = {
 	&handler_watermark,
 	&handler_save,
 	&handler_info,
+	&handler_lines,
 };
 
 /* The handler called name, or NULL. */

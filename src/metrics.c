@@ -69,6 +69,10 @@ static const struct {
 	  "Bytes of input read, by recipe." },
 	{ "objwatch_output_bytes_total", "counter",
 	  "Bytes of output written, by recipe." },
+	{ "objwatch_table_rows_total", "counter",
+	  "Rows loaded into tables by lines recipes, by recipe." },
+	{ "objwatch_table_rejects_total", "counter",
+	  "Lines that did not parse into rows, by recipe." },
 	{ "objwatch_reconcile_runs_total", "counter",
 	  "Scans of a source against the ledger (start, timer, overflow)." },
 	{ "objwatch_watch_overflows_total", "counter",
@@ -187,6 +191,12 @@ metrics_zero(const struct config *conf)
 		    conf->recipes[i]->name, NULL, NULL);
 		metrics_count("objwatch_output_bytes_total", 0, "recipe",
 		    conf->recipes[i]->name, NULL, NULL);
+		if (conf->recipes[i]->kind == RECIPE_LINES) {
+			metrics_count("objwatch_table_rows_total", 0, "recipe",
+			    conf->recipes[i]->name, NULL, NULL);
+			metrics_count("objwatch_table_rejects_total", 0,
+			    "recipe", conf->recipes[i]->name, NULL, NULL);
+		}
 	}
 	for (i = 0; i < conf->nsources; i++) {
 		metrics_count("objwatch_events_total", 0, "source",

@@ -230,6 +230,60 @@ extern const struct handler handler_crop;
 extern const struct handler handler_watermark;
 extern const struct handler handler_save;
 extern const struct handler handler_info;
+extern const struct handler handler_lines;
+
+/*
+ * linesplit.c: an object's lines, through gzip when it is compressed.
+ * The callback gets each line without its newline (and "\r"), its number
+ * from 1 and the offset of its first byte; non-zero stops the split.
+ */
+typedef int (*lines_line_cb)(void *arg, const char *line, size_t len,
+    int64_t lineno, int64_t offset, int truncated);
+struct lines_split;
+struct lines_split *lines_split_new(size_t max_line, lines_line_cb, void *);
+void	 lines_split_free(struct lines_split *);
+int	 lines_split_feed(struct lines_split *, const void *, size_t);
+int	 lines_split_finish(struct lines_split *, int partial);
+const char *lines_split_error(const struct lines_split *);
+int	 lines_split_gzip(const struct lines_split *);
+int64_t	 lines_split_lineno(const struct lines_split *);
+int64_t	 lines_split_offset(const struct lines_split *);
+
+/* table.c: a lines job's rows into its recipe's table. */
+struct claimed_job;
+struct recipe;
+struct table_stats {
+	int64_t		 lines;		/* read */
+	int64_t		 rows;		/* loaded */
+	int64_t		 dropped;	/* blank, comment, header, filter */
+	int64_t		 rejected;
+	int		 rejects_kept;	/* rows written to rejects */
+	int64_t		 bytes;		/* as read */
+	int64_t		 text_bytes;	/* uncompressed */
+	int		 gzip;
+	double		 seconds;
+};
+int	 table_prepare(PGconn *, const struct recipe *, int *config,
+	     char **cause);
+int	 table_load(PGconn *, const struct recipe *,
+	     const struct claimed_job *, const void *, size_t,
+	     struct table_stats *, struct job_error *);
+
+/* lineparse.c: the lines step's spec, and lines into COPY rows. */
+struct lines_spec;
+struct lines_parser;
+int	 lines_spec_parse(struct step *, char **cause);
+void	 lines_spec_free(struct lines_spec *);
+size_t	 lines_ncolumns(const struct lines_spec *);
+const char *lines_column_name(const struct lines_spec *, size_t);
+const char *lines_column_sql_type(const struct lines_spec *, size_t);
+size_t	 lines_max_line(const struct lines_spec *);
+int	 lines_max_rejects(const struct lines_spec *);
+int	 lines_has_header(const struct lines_spec *);
+struct lines_parser *lines_parser_new(const struct lines_spec *);
+void	 lines_parser_free(struct lines_parser *);
+int	 lines_parse(struct lines_parser *, const char *, size_t,
+	     int64_t lineno, struct buf *, char **why);
 
 /* image.c: libvips' reasons, encoders and metadata; a job's image. */
 char	*image_error(void);
@@ -286,6 +340,7 @@ struct recipe {
 	const struct source *output_via; /* s3: the source whose endpoint
 					    and keys it writes with */
 	char		*output_bucket;	/* s3: the bucket */
+	char		*output_table;	/* table: the name, quoted for SQL */
 	char		*notify;	/* as written: webhook:URL, or NULL */
 	int		 notify_line;
 	char		*notify_url;	/* after webhook: */

@@ -255,6 +255,107 @@ out:
 	return (rc);
 }
 
+/*
+ * One try at a lines job: the table ready, then in one transaction its
+ * rows, rejects and counts, and the job marked done. Returns 0 when done,
+ * -1 with run->err set when the job failed, 1 when it could not be
+ * recorded (the database: logged, or in run->err.msg for a reconnect).
+ */
+static int
+worker_load_once(struct worker *w, struct claimed_job *job,
+    const struct recipe *r, const void *data, size_t len,
+    struct table_stats *st, struct worker_run *run)
+{
+	struct job_output	 out;
+	char			*cause;
+	int			 config;
+
+	if (table_prepare(w->conn, r, &config, &cause) != 0) {
+		job_error_set(&run->err, config ? ERROR_CONFIG : ERROR_STORAGE,
+		    config ? JOB_PERMANENT : JOB_RETRY, "%s", cause);
+		free(cause);
+		return (config || db_ok(w->conn) ? -1 : 1);
+	}
+	if (db_exec(w->conn, "BEGIN", &cause) != 0) {
+		job_error_set(&run->err, ERROR_STORAGE, JOB_RETRY, "%s", cause);
+		free(cause);
+		return (db_ok(w->conn) ? -1 : 1);
+	}
+	if (table_load(w->conn, r, job, data, len, st, &run->err) != 0) {
+		if (db_ok(w->conn))
+			PQclear(PQexec(w->conn, "ROLLBACK"));
+		return (db_ok(w->conn) || run->err.cls == ERROR_DECODE ? -1 :
+		    1);
+	}
+	memset(&out, 0, sizeof out);
+	xasprintf(&out.location, "%s", r->output);
+	out.format = "rows";
+	out.mime = "text/plain";
+	out.bytes = st->text_bytes;
+	if (queue_complete(w->conn, w->name, job, r->hash, &out, &cause) != 0 ||
+	    db_exec(w->conn, "COMMIT", &cause) != 0) {
+		free(out.location);
+		if (db_ok(w->conn))
+			PQclear(PQexec(w->conn, "ROLLBACK"));
+		job_error_set(&run->err, ERROR_STORAGE, JOB_RETRY, "%s", cause);
+		free(cause);
+		return (1);
+	}
+	free(out.location);
+	return (0);
+}
+
+/*
+ * A lines recipe: the object's lines into rows of the recipe's table.
+ * The load and the job's completion commit together; when the connection
+ * breaks on the way, nothing of it stayed, and it is done again on a new
+ * connection.
+ */
+static int
+worker_run_lines(struct worker *w, struct claimed_job *job,
+    const struct source *src, const struct recipe *r, struct worker_run *run)
+{
+	struct table_stats	 st;
+	void			*data = NULL;
+	size_t			 len = 0;
+	int			 rc, tries;
+
+	if (source_fetch(src, job, &data, &len, &run->err) != 0) {
+		free(data);
+		return (-1);
+	}
+	run->inlen = len;
+	for (tries = 0; ; tries++) {
+		job_error_clear(&run->err);
+		if ((rc = worker_load_once(w, job, r, data, len, &st,
+		    run)) != 1)
+			break;
+		if (tries < 3 && worker_reconnect(w, run->err.msg) == 0)
+			continue;
+		log_warnx("job %" PRId64 " ('%s', recipe '%s'): cannot record "
+		    "its load: %s", job->id, job->key, job->recipe,
+		    run->err.msg);
+		job_error_clear(&run->err);
+		free(data);
+		return (0);	/* the lease runs out; it runs again */
+	}
+	free(data);
+	if (rc != 0)
+		return (-1);
+	log_info("job %" PRId64 " ('%s', recipe '%s') done: %" PRId64 " rows "
+	    "into %s (%" PRId64 " lines, %" PRId64 " dropped, %" PRId64
+	    " rejected, %zu bytes%s, %.0f ms)", job->id, job->key, job->recipe,
+	    st.rows, r->output + 6, st.lines, st.dropped, st.rejected, len,
+	    st.gzip ? " gzip" : "", (now_monotonic() - run->t0) * 1000);
+	run->outcome = "done";
+	metrics_count("objwatch_table_rows_total", st.rows, "recipe",
+	    job->recipe, NULL, NULL);
+	if (st.rejected > 0)
+		metrics_count("objwatch_table_rejects_total", st.rejected,
+		    "recipe", job->recipe, NULL, NULL);
+	return (0);
+}
+
 /* Log a failed job in the words a reader needs, and record it. */
 static void
 worker_job_failed(struct worker *w, struct claimed_job *job,
@@ -317,6 +418,9 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	switch (r->kind) {
 	case RECIPE_IMAGE:
 		rc = worker_run_image(w, job, src, r, &run);
+		break;
+	case RECIPE_LINES:
+		rc = worker_run_lines(w, job, src, r, &run);
 		break;
 	default:
 		job_error_set(&run.err, ERROR_CONFIG, 0, "recipe '%s': this "

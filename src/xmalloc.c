@@ -184,6 +184,12 @@ buf_init(struct buf *b)
 void
 buf_add(struct buf *b, const void *data, size_t len)
 {
+	if (b->size == 0) {
+		/* cleared, or never initialised: start again */
+		b->size = 64;
+		b->s = xreallocarray(NULL, b->size, 1);
+		b->len = 0;
+	}
 	while (b->len + len + 1 > b->size)
 		b->s = xreallocarray(b->s, b->size *= 2, 1);
 	memcpy(b->s + b->len, data, len);

@@ -9,6 +9,7 @@ set -eu
 packages="build-essential autoconf automake libtool pkg-config
 	libvips-dev libvips-tools libinotifytools0-dev libs3-dev libinih-dev
 	libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev libxml2-dev
+	libpcre2-dev zlib1g-dev
 	postgresql postgresql-client inotify-tools imagemagick valgrind groff-base
 	ceph-mon ceph-osd radosgw ceph-common openssl curl faketime
 	debhelper dpkg-dev lintian systemd bash-completion zsh logrotate"

@@ -1,0 +1,52 @@
+-- objwatch schema, migration 10: lines into tables (steps = lines ...,
+-- output = table:NAME).
+--
+-- The rows themselves go to the recipe's own table, which objwatch creates
+-- from the declared columns: object_id and line_no first, then the
+-- columns, with (object_id, line_no) as its key. What each job loaded is a
+-- row of loads; the lines that did not parse are rows of rejects, up to
+-- max_rejects per object. All three are written in the transaction that
+-- marks the job done, so a crash or a retry never loses or doubles a line.
+
+CREATE TABLE objwatch.loads (
+	job_id		bigint PRIMARY KEY REFERENCES objwatch.jobs (id)
+			    ON DELETE CASCADE,
+	object_id	bigint NOT NULL REFERENCES objwatch.objects (id)
+			    ON DELETE CASCADE,
+	recipe		text NOT NULL,
+	table_name	text NOT NULL,
+	lines		bigint NOT NULL,	-- every line read
+	rows		bigint NOT NULL,	-- loaded into the table
+	dropped		bigint NOT NULL,	-- blank, comments, header, filters
+	rejected	bigint NOT NULL,	-- did not parse
+	rejects_kept	bigint NOT NULL,	-- of those, rows in rejects
+	bytes		bigint NOT NULL,	-- as read (compressed or not)
+	text_bytes	bigint NOT NULL,	-- uncompressed
+	gzip		boolean NOT NULL,
+	seconds		double precision NOT NULL,
+	loaded_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX loads_object ON objwatch.loads (object_id);
+
+COMMENT ON TABLE objwatch.loads IS
+    'one row per done lines job: how many lines it read, loaded, dropped and rejected';
+
+CREATE TABLE objwatch.rejects (
+	id		bigserial PRIMARY KEY,
+	job_id		bigint NOT NULL REFERENCES objwatch.jobs (id)
+			    ON DELETE CASCADE,
+	object_id	bigint NOT NULL REFERENCES objwatch.objects (id)
+			    ON DELETE CASCADE,
+	recipe		text NOT NULL,
+	table_name	text NOT NULL,
+	line_no		bigint NOT NULL,
+	reason		text NOT NULL,
+	line		text NOT NULL,	-- readable: bad bytes as U+FFFD
+	raw		bytea NOT NULL,	-- as read, up to 4 KiB
+	truncated	boolean NOT NULL, -- raw is the start of a longer line
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX rejects_object ON objwatch.rejects (object_id, recipe);
+
+COMMENT ON TABLE objwatch.rejects IS
+    'lines of text that did not become rows, with why: nothing is dropped silently';

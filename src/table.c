@@ -1,0 +1,535 @@
+/*
+ * A lines job's rows, into its recipe's table.
+ *
+ * table_prepare makes sure the table is there and fits the recipe: it
+ * creates it from the declared columns when it is missing (object_id and
+ * line_no first, their pair the key), or says what differs in one that
+ * exists. Creating takes an advisory lock for the table's name, so two
+ * workers seeing it missing at once do not both create it.
+ *
+ * table_load runs in the transaction the worker opened, which also marks
+ * the job done: it removes the rows and rejects an earlier version of the
+ * same object left (a file rewritten, an object overwritten: its rows are
+ * replaced, not added to), streams the new rows with COPY FROM STDIN in
+ * text format, then writes the rejects and the load's counts. A crash at
+ * any point rolls all of it back and the job runs again; a retry starts
+ * from an empty slate for the object. Nothing is half-loaded.
+ *
+ * Rows are built by src/lineparse.c, which checks and converts every
+ * value, so the COPY itself does not fail on a bad line: a line either
+ * becomes a row or a reject with its reason, never a failed file.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "objwatch.h"
+#include "banned.h"
+
+/* COPY data is sent in pieces of about this size. */
+#define TABLE_FLUSH	(256 * 1024)
+/* The bytes of a rejected line kept in rejects.raw. */
+#define TABLE_RAW_MAX	4096
+
+struct table_run {
+	PGconn			*conn;
+	const struct recipe	*r;
+	const struct claimed_job *job;
+	struct lines_parser	*lp;
+	struct buf		 copy;
+	struct buf		 rejects;
+	struct table_stats	*st;
+	char			 prefix[64];	/* "object_id\t" */
+	size_t			 prefixlen;
+	int			 max_rejects;
+	char			*fail;		/* stops the split */
+	int			 fail_decode;	/* the input's fault */
+};
+
+static const struct lines_spec *
+table_spec(const struct recipe *r)
+{
+	return (r->steps[0].data);
+}
+
+/* The column list of the COPY and the CREATE, quoted. */
+static void
+table_columns(struct buf *b, const struct lines_spec *spec, int types)
+{
+	size_t	 i;
+
+	buf_printf(b, types ? "object_id bigint NOT NULL, line_no bigint NOT "
+	    "NULL" : "object_id, line_no");
+	for (i = 0; i < lines_ncolumns(spec); i++) {
+		buf_printf(b, ", \"%s\"", lines_column_name(spec, i));
+		if (types)
+			buf_printf(b, " %s", lines_column_sql_type(spec, i));
+	}
+}
+
+/* Create the table, under a lock so that only one worker does. */
+static int
+table_create(PGconn *conn, const struct recipe *r, char **cause)
+{
+	const char	*p[1] = { r->output_table };
+	struct buf	 sql;
+	PGresult	*res;
+	int		 rc = -1;
+
+	if (db_exec(conn, "BEGIN", cause) != 0)
+		return (-1);
+	res = PQexecParams(conn, "SELECT pg_advisory_xact_lock("
+	    "hashtext('objwatch.table:' || $1))", 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		goto out;
+	}
+	PQclear(res);
+	buf_init(&sql);
+	buf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s (", r->output_table);
+	table_columns(&sql, table_spec(r), 1);
+	buf_printf(&sql, ", PRIMARY KEY (object_id, line_no))");
+	rc = db_exec(conn, sql.s, cause);
+	buf_clear(&sql);
+	if (rc == 0)
+		rc = db_exec(conn, "COMMIT", cause);
+out:
+	if (rc != 0 && db_ok(conn))
+		PQclear(PQexec(conn, "ROLLBACK"));
+	if (rc == 0)
+		log_info("recipe '%s': created table %s", r->name,
+		    r->output_table);
+	return (rc);
+}
+
+/* The type the table gives a column, or NULL when it has none. */
+static const char *
+table_has(PGresult *res, const char *name)
+{
+	int	 i;
+
+	for (i = 0; i < PQntuples(res); i++)
+		if (strcmp(PQgetvalue(res, i, 0), name) == 0)
+			return (PQgetvalue(res, i, 1));
+	return (NULL);
+}
+
+/*
+ * Make sure the recipe's table exists with the columns it declares.
+ * Returns 0, or -1 with *cause and *config set when the table is not the
+ * recipe's to load (a column missing or of another type) rather than a
+ * database trouble.
+ */
+int
+table_prepare(PGconn *conn, const struct recipe *r, int *config,
+    char **cause)
+{
+	static const char cols_sql[] =
+		"SELECT a.attname, format_type(a.atttypid, a.atttypmod)"
+		" FROM pg_attribute a"
+		" WHERE a.attrelid = to_regclass($1) AND a.attnum > 0"
+		"   AND NOT a.attisdropped ORDER BY a.attnum";
+	const struct lines_spec	*spec = table_spec(r);
+	const char		*p[1] = { r->output_table }, *type;
+	struct buf		 diff;
+	PGresult		*res;
+	size_t			 i;
+	int			 tries;
+
+	*config = 0;
+	for (tries = 0; ; tries++) {
+		res = PQexecParams(conn, cols_sql, 1, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			*cause = db_error(conn, res);
+			PQclear(res);
+			return (-1);
+		}
+		if (PQntuples(res) > 0 || tries > 0)
+			break;
+		PQclear(res);
+		if (table_create(conn, r, cause) != 0)
+			return (-1);
+	}
+	buf_init(&diff);
+	if ((type = table_has(res, "object_id")) == NULL ||
+	    strcmp(type, "bigint") != 0 ||
+	    (type = table_has(res, "line_no")) == NULL ||
+	    strcmp(type, "bigint") != 0)
+		buf_printf(&diff, "; it needs object_id bigint and line_no "
+		    "bigint, the columns objwatch adds");
+	for (i = 0; i < lines_ncolumns(spec); i++) {
+		type = table_has(res, lines_column_name(spec, i));
+		if (type == NULL)
+			buf_printf(&diff, "; it has no column '%s' (ALTER "
+			    "TABLE %s ADD COLUMN \"%s\" %s)",
+			    lines_column_name(spec, i), r->output_table,
+			    lines_column_name(spec, i),
+			    lines_column_sql_type(spec, i));
+		else if (strcmp(type, lines_column_sql_type(spec, i)) != 0)
+			buf_printf(&diff, "; column '%s' is %s and the recipe "
+			    "declares %s", lines_column_name(spec, i), type,
+			    lines_column_sql_type(spec, i));
+	}
+	PQclear(res);
+	if (diff.len == 0) {
+		buf_clear(&diff);
+		return (0);
+	}
+	xasprintf(cause, "table %s does not fit recipe '%s'%s", r->output_table,
+	    r->name, diff.s);
+	buf_clear(&diff);
+	*config = 1;
+	return (-1);
+}
+
+/* Send what is buffered of the COPY; -1 with t->fail on failure. */
+static int
+table_flush(struct table_run *t)
+{
+	if (t->copy.len == 0)
+		return (0);
+	if (PQputCopyData(t->conn, t->copy.s, (int)t->copy.len) != 1) {
+		t->fail = db_error(t->conn, NULL);
+		return (-1);
+	}
+	t->copy.len = 0;
+	t->copy.s[0] = '\0';
+	return (0);
+}
+
+/* A line for people to read: bad bytes and NULs as U+FFFD, for COPY. */
+static void
+table_readable(struct buf *b, const char *line, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)line;
+	unsigned char		 pad[5];
+	unsigned int		 cp;
+	size_t			 i = 0, left;
+	int			 n;
+
+	while (i < len) {
+		if (p[i] == '\\')
+			buf_add(b, "\\\\", 2);
+		else if (p[i] == '\t')
+			buf_add(b, "\\t", 2);
+		else if (p[i] == '\r')
+			buf_add(b, "\\r", 2);
+		else if (p[i] == '\n')
+			buf_add(b, "\\n", 2);
+		else if (p[i] == 0)
+			buf_add(b, "\xef\xbf\xbd", 3);
+		else if (p[i] < 0x80)
+			buf_add(b, p + i, 1);
+		else {
+			left = len - i;
+			memset(pad, 0, sizeof pad);
+			memcpy(pad, p + i, left < 4 ? left : 4);
+			if ((n = utf8_sequence(pad, &cp)) == 0)
+				buf_add(b, "\xef\xbf\xbd", 3);
+			else {
+				buf_add(b, p + i, n);
+				i += n;
+				continue;
+			}
+		}
+		i++;
+	}
+}
+
+/* Keep a rejected line (while under max_rejects) as a COPY row. */
+static void
+table_reject(struct table_run *t, const char *line, size_t len,
+    int64_t lineno, const char *why, int truncated)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		 i, n;
+
+	t->st->rejected++;
+	if (t->st->rejects_kept >= t->max_rejects)
+		return;
+	t->st->rejects_kept++;
+	n = len < TABLE_RAW_MAX ? len : TABLE_RAW_MAX;
+	if (n < len)
+		truncated = 1;
+	buf_printf(&t->rejects, "%" PRId64 "\t%" PRId64 "\t", t->job->id,
+	    t->job->object_id);
+	table_readable(&t->rejects, t->r->name, strlen(t->r->name));
+	buf_add(&t->rejects, "\t", 1);
+	table_readable(&t->rejects, t->r->output_table,
+	    strlen(t->r->output_table));
+	buf_printf(&t->rejects, "\t%" PRId64 "\t", lineno);
+	table_readable(&t->rejects, why, strlen(why));
+	buf_add(&t->rejects, "\t", 1);
+	table_readable(&t->rejects, line, n);
+	buf_add(&t->rejects, "\t\\\\x", 4);
+	for (i = 0; i < n; i++) {
+		char	 h[2];
+
+		h[0] = hex[(unsigned char)line[i] >> 4];
+		h[1] = hex[(unsigned char)line[i] & 15];
+		buf_add(&t->rejects, h, 2);
+	}
+	buf_printf(&t->rejects, "\t%s\n", truncated ? "t" : "f");
+}
+
+/* The splitter's callback: one line into a row, a drop or a reject. */
+static int
+table_line(void *arg, const char *line, size_t len, int64_t lineno,
+    int64_t offset, int truncated)
+{
+	struct table_run	*t = arg;
+	size_t			 mark = t->copy.len;
+	char			*why = NULL, *msg;
+	int			 rc;
+
+	(void)offset;
+	t->st->lines++;
+	if (truncated) {
+		xasprintf(&msg, "the line is longer than max_line (%zu bytes)",
+		    lines_max_line(table_spec(t->r)));
+		table_reject(t, line, len, lineno, msg, 1);
+		free(msg);
+		return (0);
+	}
+	buf_add(&t->copy, t->prefix, t->prefixlen);
+	buf_printf(&t->copy, "%" PRId64 "\t", lineno);
+	rc = lines_parse(t->lp, line, len, lineno, &t->copy, &why);
+	if (rc == 1) {
+		t->st->rows++;
+		if (t->copy.len >= TABLE_FLUSH && table_flush(t) != 0)
+			return (1);
+		return (0);
+	}
+	t->copy.len = mark;
+	t->copy.s[mark] = '\0';
+	if (rc == 0)
+		t->st->dropped++;
+	else if (rc == -1)
+		table_reject(t, line, len, lineno, why, 0);
+	else {
+		t->fail = why;
+		t->fail_decode = 1;
+		return (1);
+	}
+	free(why);
+	return (0);
+}
+
+/* Run a statement with parameters and no rows wanted. */
+static int
+table_exec(PGconn *conn, const char *sql, int n, const char *const *p,
+    char **cause)
+{
+	PGresult	*res;
+	ExecStatusType	 st;
+
+	res = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
+/* Start a COPY FROM STDIN. */
+static int
+table_copy_start(PGconn *conn, const char *sql, char **cause)
+{
+	PGresult	*res;
+
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
+/* End a COPY (aborting it with why when not NULL) and read its result. */
+static int
+table_copy_end(PGconn *conn, const char *why, char **cause)
+{
+	PGresult	*res;
+	int		 rc = 0;
+
+	if (PQputCopyEnd(conn, why) != 1) {
+		*cause = db_error(conn, NULL);
+		return (-1);
+	}
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0 &&
+		    why == NULL) {
+			*cause = db_error(conn, res);
+			rc = -1;
+		}
+		PQclear(res);
+	}
+	return (why != NULL ? -1 : rc);
+}
+
+/* Replace what earlier versions of the object left in the table. */
+static int
+table_forget(PGconn *conn, const struct recipe *r,
+    const struct claimed_job *job, char **cause)
+{
+	const char	*p[3] = { job->source, job->key, r->name };
+	struct buf	 sql;
+	int		 rc;
+
+	buf_init(&sql);
+	buf_printf(&sql, "DELETE FROM %s WHERE object_id IN (SELECT id FROM "
+	    "objwatch.objects WHERE source = $1 AND key = $2)",
+	    r->output_table);
+	rc = table_exec(conn, sql.s, 2, p, cause);
+	buf_clear(&sql);
+	if (rc != 0)
+		return (-1);
+	return (table_exec(conn, "DELETE FROM objwatch.rejects WHERE recipe = "
+	    "$3 AND object_id IN (SELECT id FROM objwatch.objects WHERE "
+	    "source = $1 AND key = $2)", 3, p, cause));
+}
+
+/*
+ * Load an object's lines into the recipe's table, in the transaction open
+ * on conn, with its rejects and counts. Returns 0, or -1 with err set: a
+ * decode error when the input is at fault (binary, a broken gzip, a csv
+ * header without a declared field), storage otherwise.
+ */
+int
+table_load(PGconn *conn, const struct recipe *r,
+    const struct claimed_job *job, const void *data, size_t len,
+    struct table_stats *st, struct job_error *err)
+{
+	const struct lines_spec	*spec = table_spec(r);
+	struct lines_split	*split;
+	struct table_run	 t;
+	struct buf		 sql;
+	const char		*p[12];
+	char			 n[9][32], *cause = NULL;
+	double			 t0 = now_monotonic();
+	size_t			 off, piece;
+	int			 rc = -1, frc = 0;
+
+	memset(st, 0, sizeof *st);
+	memset(&t, 0, sizeof t);
+	t.conn = conn;
+	t.r = r;
+	t.job = job;
+	t.st = st;
+	t.max_rejects = lines_max_rejects(spec);
+	t.prefixlen = (size_t)snprintf(t.prefix, sizeof t.prefix,
+	    "%" PRId64 "\t", job->object_id);
+	buf_init(&t.copy);
+	buf_init(&t.rejects);
+	buf_init(&sql);
+	t.lp = lines_parser_new(spec);
+	split = lines_split_new(lines_max_line(spec), table_line, &t);
+
+	if (table_forget(conn, r, job, &cause) != 0)
+		goto out;
+	buf_printf(&sql, "COPY %s (", r->output_table);
+	table_columns(&sql, spec, 0);
+	buf_printf(&sql, ") FROM STDIN");
+	if (table_copy_start(conn, sql.s, &cause) != 0)
+		goto out;
+	for (off = 0; off < len && frc == 0; off += piece) {
+		piece = len - off < 1024 * 1024 ? len - off : 1024 * 1024;
+		frc = lines_split_feed(split, (const char *)data + off, piece);
+	}
+	if (frc == 0)
+		frc = lines_split_finish(split, 1);
+	if (frc == -1) {
+		t.fail = xstrdup(lines_split_error(split));
+		t.fail_decode = 1;
+	}
+	if (t.fail == NULL)
+		(void)table_flush(&t);
+	st->gzip = lines_split_gzip(split);
+	st->text_bytes = lines_split_offset(split);
+	st->bytes = (int64_t)len;
+	if (t.fail != NULL) {
+		(void)table_copy_end(conn, "the load stopped", &cause);
+		free(cause);
+		cause = NULL;
+		if (t.fail_decode) {
+			job_error_set(err, ERROR_DECODE, 0, "'%s': %s",
+			    job->key, t.fail);
+			goto done;
+		}
+		cause = t.fail;
+		t.fail = NULL;
+		goto out;
+	}
+	if (table_copy_end(conn, NULL, &cause) != 0)
+		goto out;
+	if (t.rejects.len > 0) {
+		if (table_copy_start(conn, "COPY objwatch.rejects (job_id, "
+		    "object_id, recipe, table_name, line_no, reason, line, raw, "
+		    "truncated) FROM STDIN", &cause) != 0)
+			goto out;
+		if (PQputCopyData(conn, t.rejects.s, (int)t.rejects.len) != 1) {
+			cause = db_error(conn, NULL);
+			goto out;
+		}
+		if (table_copy_end(conn, NULL, &cause) != 0)
+			goto out;
+	}
+	st->seconds = now_monotonic() - t0;
+	snprintf(n[0], sizeof n[0], "%" PRId64, job->id);
+	snprintf(n[1], sizeof n[1], "%" PRId64, job->object_id);
+	snprintf(n[2], sizeof n[2], "%" PRId64, st->lines);
+	snprintf(n[3], sizeof n[3], "%" PRId64, st->rows);
+	snprintf(n[4], sizeof n[4], "%" PRId64, st->dropped);
+	snprintf(n[5], sizeof n[5], "%" PRId64, st->rejected);
+	snprintf(n[6], sizeof n[6], "%d", st->rejects_kept);
+	snprintf(n[7], sizeof n[7], "%" PRId64, st->bytes);
+	snprintf(n[8], sizeof n[8], "%" PRId64, st->text_bytes);
+	p[0] = n[0];
+	p[1] = n[1];
+	p[2] = r->name;
+	p[3] = r->output_table;
+	p[4] = n[2];
+	p[5] = n[3];
+	p[6] = n[4];
+	p[7] = n[5];
+	p[8] = n[6];
+	p[9] = n[7];
+	p[10] = n[8];
+	p[11] = st->gzip ? "t" : "f";
+	if (table_exec(conn, "INSERT INTO objwatch.loads (job_id, object_id, "
+	    "recipe, table_name, lines, rows, dropped, rejected, rejects_kept, "
+	    "bytes, text_bytes, gzip, seconds) VALUES ($1, $2, $3, $4, $5, $6, "
+	    "$7, $8, $9, $10, $11, $12, extract(epoch FROM clock_timestamp() - "
+	    "now()))"
+	    " ON CONFLICT (job_id) DO UPDATE SET lines = excluded.lines,"
+	    " rows = excluded.rows, dropped = excluded.dropped,"
+	    " rejected = excluded.rejected,"
+	    " rejects_kept = excluded.rejects_kept, bytes = excluded.bytes,"
+	    " text_bytes = excluded.text_bytes, gzip = excluded.gzip,"
+	    " seconds = excluded.seconds, loaded_at = now()", 12, p,
+	    &cause) != 0)
+		goto out;
+	rc = 0;
+	goto done;
+out:
+	job_error_set(err, ERROR_STORAGE, JOB_RETRY, "recipe '%s': cannot "
+	    "load '%s' into table %s: %s", r->name, job->key, r->output_table,
+	    cause != NULL ? cause : "unknown error");
+done:
+	free(cause);
+	free(t.fail);
+	lines_split_free(split);
+	lines_parser_free(t.lp);
+	buf_clear(&t.copy);
+	buf_clear(&t.rejects);
+	buf_clear(&sql);
+	return (rc);
+}
