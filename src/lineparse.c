@@ -1542,7 +1542,7 @@ lines_extract(struct lines_parser *lp, const char *line, size_t len,
 		if (lp->doc != NULL)
 			json_decref(lp->doc);
 		lines_reset(&lp->scratch);
-		lp->doc = json_loadb(line, len, 0, &jerr);
+		lp->doc = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
 		if (lp->doc == NULL) {
 			xasprintf(why, "not JSON: %s at column %d", jerr.text,
 			    jerr.column);
