@@ -39,7 +39,7 @@ const struct handler handler_lines = {
 	.name = "lines",
 	.usage = "format, columns, pattern, header, delimiter, quote, "
 	    "comment, time_format, time_format.COLUMN, default.COLUMN, "
-	    "from.COLUMN, keep_if, drop_if, max_line, max_rejects",
+	    "from.COLUMN, keep_if, drop_if, max_line, max_rejects, follow",
 	.flags = HANDLER_LINES,
 	.parse = lines_spec_parse,
 	.run = lines_run,

@@ -7,15 +7,29 @@
 -- row of loads; the lines that did not parse are rows of rejects, up to
 -- max_rejects per object. All three are written in the transaction that
 -- marks the job done, so a crash or a retry never loses or doubles a line.
+--
+-- A file followed as it grows (follow = yes, the default for folders) is
+-- loaded in pieces: each load starts where the last one of the same file
+-- ended (end_offset, end_line). The same file is known by its inode, or,
+-- renamed or copied away by log rotation (copytruncate, compression), by
+-- the checksum of its first bytes (head_len, head_crc).
 
 CREATE TABLE objwatch.loads (
 	job_id		bigint PRIMARY KEY REFERENCES objwatch.jobs (id)
 			    ON DELETE CASCADE,
 	object_id	bigint NOT NULL REFERENCES objwatch.objects (id)
 			    ON DELETE CASCADE,
+	source		text NOT NULL,
 	recipe		text NOT NULL,
 	table_name	text NOT NULL,
-	lines		bigint NOT NULL,	-- every line read
+	file_inode	text,			-- a followed file's; NULL for S3
+	head_len	integer NOT NULL,	-- text bytes under head_crc
+	head_crc	bigint NOT NULL,	-- CRC-32 of the first head_len
+	start_offset	bigint NOT NULL,	-- text byte this load began at
+	end_offset	bigint NOT NULL,	-- and ended at (after a newline)
+	first_line	bigint NOT NULL,	-- line_no of its first line
+	end_line	bigint NOT NULL,	-- and of its last complete one
+	lines		bigint NOT NULL,	-- lines read by this load
 	rows		bigint NOT NULL,	-- loaded into the table
 	dropped		bigint NOT NULL,	-- blank, comments, header, filters
 	rejected	bigint NOT NULL,	-- did not parse
@@ -27,6 +41,7 @@ CREATE TABLE objwatch.loads (
 	loaded_at	timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX loads_object ON objwatch.loads (object_id);
+CREATE INDEX loads_follow ON objwatch.loads (source, recipe, job_id);
 
 COMMENT ON TABLE objwatch.loads IS
     'one row per done lines job: how many lines it read, loaded, dropped and rejected';

@@ -120,6 +120,7 @@ struct lines_spec {
 	struct lines_filter	 keep, drop;
 	size_t			 max_line;
 	int			 max_rejects;
+	int			 follow;
 	locale_t		 c_locale;
 };
 
@@ -830,6 +831,8 @@ lines_spec_parse(struct step *st, char **cause)
 	    cause) != 0)
 		goto fail;
 	spec->max_rejects = (int)n;
+	if (step_arg_bool(st, "follow", 1, &spec->follow, cause) != 0)
+		goto fail;
 	return (0);
 fail:
 	lines_spec_free(spec);
@@ -867,6 +870,16 @@ int
 lines_max_rejects(const struct lines_spec *spec)
 {
 	return (spec->max_rejects);
+}
+
+/*
+ * Whether a file in a folder is followed as it grows (what was loaded
+ * stays, the rest is appended) rather than loaded again whole.
+ */
+int
+lines_follow(const struct lines_spec *spec)
+{
+	return (spec->follow);
 }
 
 /* Whether the first line of each object is a header (csv header=yes). */

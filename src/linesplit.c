@@ -315,3 +315,38 @@ lines_split_error(const struct lines_split *s)
 {
 	return (s->error != NULL ? s->error : "no error");
 }
+
+/*
+ * The first bytes of an object's text, through gzip when it is
+ * compressed: up to max of them into head, their number in *n. What a
+ * lines job compares to know a file it has loaded before, under another
+ * name or compressed since. Returns -1 when the gzip is broken so early
+ * that nothing comes out.
+ */
+int
+lines_split_head(const void *data, size_t len, unsigned char *head,
+    size_t max, size_t *n)
+{
+	const unsigned char	*u = data;
+	z_stream		 z;
+	int			 zr;
+
+	if (len < 2 || u[0] != 0x1f || u[1] != 0x8b) {
+		*n = len < max ? len : max;
+		memcpy(head, data, *n);
+		return (0);
+	}
+	memset(&z, 0, sizeof z);
+	if (inflateInit2(&z, 15 + 16) != Z_OK)
+		fatalx("inflateInit2: out of memory");
+	z.next_in = (unsigned char *)(uintptr_t)data;
+	z.avail_in = len;
+	z.next_out = head;
+	z.avail_out = max;
+	do
+		zr = inflate(&z, Z_NO_FLUSH);
+	while (zr == Z_OK && z.avail_out > 0 && z.avail_in > 0);
+	*n = max - z.avail_out;
+	inflateEnd(&z);
+	return (*n == 0 && zr != Z_STREAM_END ? -1 : 0);
+}

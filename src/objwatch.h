@@ -248,6 +248,8 @@ const char *lines_split_error(const struct lines_split *);
 int	 lines_split_gzip(const struct lines_split *);
 int64_t	 lines_split_lineno(const struct lines_split *);
 int64_t	 lines_split_offset(const struct lines_split *);
+int	 lines_split_head(const void *, size_t, unsigned char *, size_t max,
+	     size_t *n);
 
 /* table.c: a lines job's rows into its recipe's table. */
 struct claimed_job;
@@ -260,13 +262,15 @@ struct table_stats {
 	int		 rejects_kept;	/* rows written to rejects */
 	int64_t		 bytes;		/* as read */
 	int64_t		 text_bytes;	/* uncompressed */
+	int64_t		 start_offset;	/* where a followed file went on */
+	int64_t		 first_line;
 	int		 gzip;
 	double		 seconds;
 };
 int	 table_prepare(PGconn *, const struct recipe *, int *config,
 	     char **cause);
 int	 table_load(PGconn *, const struct recipe *,
-	     const struct claimed_job *, const void *, size_t,
+	     const struct claimed_job *, const void *, size_t, int follow,
 	     struct table_stats *, struct job_error *);
 
 /* lineparse.c: the lines step's spec, and lines into COPY rows. */
@@ -280,6 +284,7 @@ const char *lines_column_sql_type(const struct lines_spec *, size_t);
 size_t	 lines_max_line(const struct lines_spec *);
 int	 lines_max_rejects(const struct lines_spec *);
 int	 lines_has_header(const struct lines_spec *);
+int	 lines_follow(const struct lines_spec *);
 struct lines_parser *lines_parser_new(const struct lines_spec *);
 void	 lines_parser_free(struct lines_parser *);
 int	 lines_parse(struct lines_parser *, const char *, size_t,

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "objwatch.h"
 #include "banned.h"
 
@@ -32,6 +34,16 @@
 #define TABLE_FLUSH	(256 * 1024)
 /* The bytes of a rejected line kept in rejects.raw. */
 #define TABLE_RAW_MAX	4096
+/* The first text bytes that identify a followed file, under a checksum. */
+#define TABLE_HEAD	4096
+/* A file under another inode is the same only if this much of it matches. */
+#define TABLE_HEAD_COPY	1024
+
+/* Where a followed file's last load ended, when it has one. */
+struct table_resume {
+	int64_t		 offset;
+	int64_t		 line;
+};
 
 struct table_run {
 	PGconn			*conn;
@@ -44,6 +56,8 @@ struct table_run {
 	char			 prefix[64];	/* "object_id\t" */
 	size_t			 prefixlen;
 	int			 max_rejects;
+	int64_t			 skip_to;	/* loaded before: skip up to */
+	int			 header;	/* csv header=yes */
 	char			*fail;		/* stops the split */
 	int			 fail_decode;	/* the input's fault */
 };
@@ -285,8 +299,20 @@ table_line(void *arg, const char *line, size_t len, int64_t lineno,
 	char			*why = NULL, *msg;
 	int			 rc;
 
-	(void)offset;
-	t->st->lines++;
+	if (offset < t->skip_to) {
+		/* loaded by an earlier job; a header still maps the fields */
+		if (lineno == 1 && t->header) {
+			buf_add(&t->copy, "", 0);
+			rc = lines_parse(t->lp, line, len, lineno, &t->copy,
+			    &why);
+			t->copy.len = mark;
+			t->copy.s[mark] = '\0';
+			free(why);
+		}
+		return (0);
+	}
+	if (t->st->lines++ == 0)
+		t->st->first_line = lineno;
 	if (truncated) {
 		xasprintf(&msg, "the line is longer than max_line (%zu bytes)",
 		    lines_max_line(table_spec(t->r)));
@@ -375,6 +401,80 @@ table_copy_end(PGconn *conn, const char *why, char **cause)
 	return (why != NULL ? -1 : rc);
 }
 
+/* The inode of a file's version (size:mtime_ns:inode). */
+static const char *
+table_inode(const struct claimed_job *job)
+{
+	const char	*p = strrchr(job->version, ':');
+
+	return (p != NULL ? p + 1 : job->version);
+}
+
+/*
+ * Where to go on in a followed file: after the last load of the same
+ * file, known by its inode and the checksum of its first bytes, or, for a
+ * file renamed or copied by log rotation, by a long enough first part
+ * alone. Loads of one source and recipe take turns (an advisory lock held
+ * to the commit), so two versions of a growing file never both go on from
+ * the same place.
+ */
+static int
+table_resume(PGconn *conn, const struct recipe *r,
+    const struct claimed_job *job, size_t len, int gzip,
+    const unsigned char *head, size_t headlen, struct table_resume *from,
+    char **cause)
+{
+	static const char lock_sql[] =
+		"SELECT pg_advisory_xact_lock(hashtext('objwatch.follow:' ||"
+		" $1 || ':' || $2))";
+	static const char last_sql[] =
+		"SELECT head_len, head_crc, end_offset, end_line,"
+		"    file_inode IS NOT DISTINCT FROM $3"
+		" FROM objwatch.loads"
+		" WHERE source = $1 AND recipe = $2 AND head_len <= $4::integer"
+		"   AND (file_inode = $3 OR head_len >= $5::integer)"
+		" ORDER BY job_id DESC LIMIT 200";
+	const char	*p[5];
+	char		 hl[16], copy[16];
+	PGresult	*res;
+	uLong		 crc;
+	size_t		 n;
+	int		 i;
+
+	memset(from, 0, sizeof *from);
+	p[0] = job->source;
+	p[1] = r->name;
+	if (table_exec(conn, lock_sql, 2, p, cause) != 0)
+		return (-1);
+	snprintf(hl, sizeof hl, "%zu", headlen);
+	snprintf(copy, sizeof copy, "%d", TABLE_HEAD_COPY);
+	p[2] = table_inode(job);
+	p[3] = hl;
+	p[4] = copy;
+	res = PQexecParams(conn, last_sql, 5, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	for (i = 0; i < PQntuples(res); i++) {
+		n = strtoul(PQgetvalue(res, i, 0), NULL, 10);
+		crc = crc32(0L, head, (uInt)n);
+		if (strtoull(PQgetvalue(res, i, 1), NULL, 10) != crc)
+			continue;
+		from->offset = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+		/* truncated and written again: a new start */
+		if (!gzip && (size_t)from->offset > len) {
+			from->offset = 0;
+			continue;
+		}
+		from->line = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+		break;
+	}
+	PQclear(res);
+	return (0);
+}
+
 /* Replace what earlier versions of the object left in the table. */
 static int
 table_forget(PGconn *conn, const struct recipe *r,
@@ -405,15 +505,18 @@ table_forget(PGconn *conn, const struct recipe *r,
  */
 int
 table_load(PGconn *conn, const struct recipe *r,
-    const struct claimed_job *job, const void *data, size_t len,
+    const struct claimed_job *job, const void *data, size_t len, int follow,
     struct table_stats *st, struct job_error *err)
 {
+	unsigned char		 head[TABLE_HEAD];
+	size_t			 headlen = 0;
+	struct table_resume	 from;
 	const struct lines_spec	*spec = table_spec(r);
 	struct lines_split	*split;
 	struct table_run	 t;
 	struct buf		 sql;
-	const char		*p[12];
-	char			 n[9][32], *cause = NULL;
+	const char		*p[20];
+	char			 n[15][32], *cause = NULL;
 	double			 t0 = now_monotonic();
 	size_t			 off, piece;
 	int			 rc = -1, frc = 0;
@@ -430,10 +533,21 @@ table_load(PGconn *conn, const struct recipe *r,
 	buf_init(&t.copy);
 	buf_init(&t.rejects);
 	buf_init(&sql);
+	t.header = lines_has_header(spec);
 	t.lp = lines_parser_new(spec);
 	split = lines_split_new(lines_max_line(spec), table_line, &t);
 
-	if (table_forget(conn, r, job, &cause) != 0)
+	if (lines_split_head(data, len, head, sizeof head, &headlen) != 0)
+		headlen = 0;
+	memset(&from, 0, sizeof from);
+	if (follow) {
+		if (table_resume(conn, r, job, len, len >= 2 &&
+		    ((const unsigned char *)data)[0] == 0x1f &&
+		    ((const unsigned char *)data)[1] == 0x8b, head, headlen,
+		    &from, &cause) != 0)
+			goto out;
+		t.skip_to = from.offset;
+	} else if (table_forget(conn, r, job, &cause) != 0)
 		goto out;
 	buf_printf(&sql, "COPY %s (", r->output_table);
 	table_columns(&sql, spec, 0);
@@ -444,8 +558,10 @@ table_load(PGconn *conn, const struct recipe *r,
 		piece = len - off < 1024 * 1024 ? len - off : 1024 * 1024;
 		frc = lines_split_feed(split, (const char *)data + off, piece);
 	}
+	/* A followed file's last line may still be being written. */
 	if (frc == 0)
-		frc = lines_split_finish(split, 1);
+		frc = lines_split_finish(split, !follow ||
+		    lines_split_gzip(split));
 	if (frc == -1) {
 		t.fail = xstrdup(lines_split_error(split));
 		t.fail_decode = 1;
@@ -454,6 +570,9 @@ table_load(PGconn *conn, const struct recipe *r,
 		(void)table_flush(&t);
 	st->gzip = lines_split_gzip(split);
 	st->text_bytes = lines_split_offset(split);
+	st->start_offset = from.offset;
+	if (st->lines == 0)
+		st->first_line = from.line + 1;
 	st->bytes = (int64_t)len;
 	if (t.fail != NULL) {
 		(void)table_copy_end(conn, "the load stopped", &cause);
@@ -504,18 +623,30 @@ table_load(PGconn *conn, const struct recipe *r,
 	p[9] = n[7];
 	p[10] = n[8];
 	p[11] = st->gzip ? "t" : "f";
+	snprintf(n[9], sizeof n[9], "%zu", headlen);
+	snprintf(n[10], sizeof n[10], "%lu", crc32(0L, head, (uInt)headlen));
+	snprintf(n[11], sizeof n[11], "%" PRId64, from.offset);
+	/* a load that found no new line ends where it began */
+	snprintf(n[12], sizeof n[12], "%" PRId64, st->lines > 0 ||
+	    st->text_bytes > from.offset ? st->text_bytes : from.offset);
+	snprintf(n[13], sizeof n[13], "%" PRId64, st->first_line);
+	snprintf(n[14], sizeof n[14], "%" PRId64, st->lines > 0 ?
+	    lines_split_lineno(split) : from.line);
+	p[12] = job->source;
+	p[13] = follow ? table_inode(job) : NULL;
+	p[14] = n[9];
+	p[15] = n[10];
+	p[16] = n[11];
+	p[17] = n[12];
+	p[18] = n[13];
+	p[19] = n[14];
 	if (table_exec(conn, "INSERT INTO objwatch.loads (job_id, object_id, "
 	    "recipe, table_name, lines, rows, dropped, rejected, rejects_kept, "
-	    "bytes, text_bytes, gzip, seconds) VALUES ($1, $2, $3, $4, $5, $6, "
-	    "$7, $8, $9, $10, $11, $12, extract(epoch FROM clock_timestamp() - "
-	    "now()))"
-	    " ON CONFLICT (job_id) DO UPDATE SET lines = excluded.lines,"
-	    " rows = excluded.rows, dropped = excluded.dropped,"
-	    " rejected = excluded.rejected,"
-	    " rejects_kept = excluded.rejects_kept, bytes = excluded.bytes,"
-	    " text_bytes = excluded.text_bytes, gzip = excluded.gzip,"
-	    " seconds = excluded.seconds, loaded_at = now()", 12, p,
-	    &cause) != 0)
+	    "bytes, text_bytes, gzip, seconds, source, file_inode, head_len, "
+	    "head_crc, start_offset, end_offset, first_line, end_line) VALUES "
+	    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+	    "extract(epoch FROM clock_timestamp() - now()), $13, $14, $15, "
+	    "$16, $17, $18, $19, $20)", 20, p, &cause) != 0)
 		goto out;
 	rc = 0;
 	goto done;

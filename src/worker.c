@@ -263,7 +263,7 @@ out:
  */
 static int
 worker_load_once(struct worker *w, struct claimed_job *job,
-    const struct recipe *r, const void *data, size_t len,
+    const struct source *src, const struct recipe *r, const void *data, size_t len,
     struct table_stats *st, struct worker_run *run)
 {
 	struct job_output	 out;
@@ -281,7 +281,8 @@ worker_load_once(struct worker *w, struct claimed_job *job,
 		free(cause);
 		return (db_ok(w->conn) ? -1 : 1);
 	}
-	if (table_load(w->conn, r, job, data, len, st, &run->err) != 0) {
+	if (table_load(w->conn, r, job, data, len, src->type == SOURCE_DIR &&
+	    lines_follow(r->steps[0].data), st, &run->err) != 0) {
 		if (db_ok(w->conn))
 			PQclear(PQexec(w->conn, "ROLLBACK"));
 		return (db_ok(w->conn) || run->err.cls == ERROR_DECODE ? -1 :
@@ -327,7 +328,7 @@ worker_run_lines(struct worker *w, struct claimed_job *job,
 	run->inlen = len;
 	for (tries = 0; ; tries++) {
 		job_error_clear(&run->err);
-		if ((rc = worker_load_once(w, job, r, data, len, &st,
+		if ((rc = worker_load_once(w, job, src, r, data, len, &st,
 		    run)) != 1)
 			break;
 		if (tries < 3 && worker_reconnect(w, run->err.msg) == 0)

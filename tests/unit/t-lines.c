@@ -407,7 +407,7 @@ test_mistakes(void)
 	    "unknown parameter 'width' (expected format, columns, pattern, "
 	    "header, delimiter, quote, comment, time_format, time_format.COLUMN, "
 	    "default.COLUMN, from.COLUMN, keep_if, drop_if, max_line, "
-	    "max_rejects; 'width' is a parameter of step 'thumbnail')");
+	    "max_rejects, follow; 'width' is a parameter of step 'thumbnail')");
 }
 
 static void
