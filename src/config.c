@@ -1062,6 +1062,28 @@ config_source_reads_text(struct config_parse *cp, const struct source *src)
 	return (src->recipe_names.n > 0);
 }
 
+/*
+ * Whether a folder's files are logs that grow while written: every recipe
+ * of the source is a lines step that follows them. Then a file is taken
+ * while its writer still holds it, after each settle of writing, since a
+ * log's writer may never close it.
+ */
+static int
+config_source_follows(struct config_parse *cp, const struct source *src)
+{
+	const struct recipe	*r;
+	size_t			 i;
+
+	if (!config_source_reads_text(cp, src))
+		return (0);
+	for (i = 0; i < src->recipe_names.n; i++) {
+		r = config_find_recipe(cp->conf, src->recipe_names.v[i]);
+		if (r->nsteps == 0 || !lines_follow(r->steps[0].data))
+			return (0);
+	}
+	return (1);
+}
+
 /* A source: defaults, its type's checks, its recipes, its loop guard. */
 static void
 config_resolve_source(struct config_parse *cp, struct source *src)
@@ -1078,6 +1100,8 @@ config_resolve_source(struct config_parse *cp, struct source *src)
 	if (src->include.n == 0)
 		strv_split_words(&src->include,
 		    config_source_reads_text(cp, src) ? "*" : DEFAULT_INCLUDE);
+	src->follow = src->type == SOURCE_DIR &&
+	    config_source_follows(cp, src);
 	if (src->exclude.n == 0)
 		strv_split_words(&src->exclude, DEFAULT_EXCLUDE);
 	else if (src->exclude.n == 1 && *src->exclude.v[0] == '\0')

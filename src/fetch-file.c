@@ -72,8 +72,28 @@ fetch_file_read(int fd, const char *path, const struct stat *st,
 }
 
 /*
+ * Whether a followed log is the file of version, grown since: the same
+ * inode, no shorter. Its job loads it as it is now, and its next
+ * version's job goes on from there.
+ */
+static int
+fetch_file_grew(const char *version, const struct stat *st)
+{
+	const char	*ino = strrchr(version, ':');
+	char		*end;
+	long long	 size;
+
+	size = strtoll(version, &end, 10);
+	if (ino == NULL || *end != ':')
+		return (0);
+	return (strtoull(ino + 1, NULL, 10) == (unsigned long long)st->st_ino &&
+	    st->st_size >= size);
+}
+
+/*
  * Read a job's file, checking it is still the version that was queued: a
- * file changed since has a job of its own for its new version.
+ * file changed since has a job of its own for its new version (a followed
+ * log that only grew is read as it is now).
  */
 int
 fetch_file(const struct source *src, const struct claimed_job *job,
@@ -102,7 +122,8 @@ fetch_file(const struct source *src, const struct claimed_job *job,
 		goto out;
 	}
 	now = fetch_file_version(&st);
-	if (strcmp(now, job->version) != 0) {
+	if (strcmp(now, job->version) != 0 &&
+	    !(src->follow && fetch_file_grew(job->version, &st))) {
 		job_error_set(err, ERROR_IO, 0, "'%s' changed after it was "
 		    "queued (version %s, now %s); the new version has its own "
 		    "job", path, job->version, now);

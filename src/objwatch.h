@@ -412,6 +412,7 @@ struct source {
 	struct recipe	**recipes;
 	size_t		  nrecipes;
 	struct strv	  skip_roots;	/* output roots inside this source */
+	int		  follow;	/* dir: its recipes follow growing logs */
 
 	/* type = s3; see source-s3.c and s3.c */
 	char		 *endpoint;	/* host[:port] */

@@ -573,6 +573,9 @@ static int
 dir_complete(struct dir_watcher *dw, const struct source *src,
     const char *path, const struct stat *seen, struct stat *now, int settled)
 {
+	/* A followed log is read as far as it goes, writer or not. */
+	if (src->follow)
+		return (1);
 	switch (dir_writing(dw, src, path, seen, now)) {
 	case DIR_WRITER_NONE:
 		return (1);
@@ -821,7 +824,7 @@ dir_pending_add(struct dir_watcher *dw, const struct source *src,
 	char			*shown;
 
 	if ((p = dir_pending_find(dw, path)) != NULL && p->src == src &&
-	    dir_pending_same(p, st))
+	    (dir_pending_same(p, st) || src->follow))
 		return;		/* still since it was seen: keep when */
 	if (p == NULL) {
 		if (dw->npending == DIR_PENDING_MAX) {
@@ -911,6 +914,14 @@ dir_pending_run(struct dir_watcher *dw)
 		    st.st_mtim.tv_nsec;
 		ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000LL +
 		    st.st_ctim.tv_nsec;
+		if (p->src->follow) {
+			/* a settle of writing to a log: load what is there */
+			if (st.st_size > 0)
+				dir_enqueue(dw, p->src, key, &st);
+			free(key);
+			dir_pending_remove(dw, p);
+			continue;
+		}
 		held = st;
 		/* Unchanged since it was last seen, settle ago: still. */
 		if (st.st_size != p->size || mtime_ns != p->mtime_ns ||
@@ -1082,7 +1093,8 @@ dir_watch(struct dir_watcher *dw, const struct source *src, const char *path)
 	char	*slash;
 	int	 wd, error;
 
-	if (!inotifytools_watch_file(path, DIR_EVENTS)) {
+	if (!inotifytools_watch_file(path, DIR_EVENTS |
+	    (src->follow ? IN_MODIFY : 0))) {
 		error = inotifytools_error();
 		if (error == ENOENT || error == ENOTDIR)
 			return;		/* gone already */
@@ -1098,7 +1110,8 @@ dir_watch(struct dir_watcher *dw, const struct source *src, const char *path)
 	 * existing watch for the same folder and mask.
 	 */
 	if (dw->ifd != -1)
-		wd = inotify_add_watch(dw->ifd, path, DIR_EVENTS);
+		wd = inotify_add_watch(dw->ifd, path, DIR_EVENTS |
+		    (src->follow ? IN_MODIFY : 0));
 	else {
 		xasprintf(&slash, "%s/", path);
 		wd = inotifytools_wd_from_filename(slash);
@@ -1602,7 +1615,12 @@ dir_handle_file(struct dir_watcher *dw, const struct source *src,
 			strv_clear(&one);
 		}
 	} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+		if ((mask & IN_MODIFY) && !(mask & (IN_CLOSE_WRITE |
+		    IN_MOVED_TO | IN_CREATE))) {
+			/* a followed log grew: load it after a settle */
+			if (src->follow && st.st_size > 0)
+				dir_pending_add(dw, src, path, &st);
+		} else if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
 			dir_pending_del(dw, path);
 			dir_take(dw, src, path, key, &st, 1);
 		} else if (mask & IN_CREATE) {

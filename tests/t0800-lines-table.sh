@@ -6,10 +6,10 @@
 # number; lines that do not parse are rows of objwatch.rejects with the
 # reason, and objwatch.loads counts what each file gave.
 . "$SRCDIR/tests/lib.sh"
-plan 22
+plan 24
 
 pg_start || bail "cannot start PostgreSQL"
-mkdir -p "$T/in/web" "$T/in/trades" "$T/in/events" "$T/stage"
+mkdir -p "$T/in/web" "$T/in/trades" "$T/in/events" "$T/in/other" "$T/stage"
 write_config "$T/ow.conf" <<EOF
 [objwatch]
 listen = 127.0.0.1:0
@@ -31,6 +31,15 @@ recipes = trades
 type = dir
 path = in/events
 recipes = events
+
+[source.other]
+type = dir
+path = in/other
+recipes = other
+
+[recipe.other]
+steps = lines format=csv columns="n:bigint,extra:text"
+output = table:mine.counts
 
 [recipe.access]
 steps = lines format=nginx
@@ -77,6 +86,10 @@ cat >"$T/stage/events.json" <<'EOF'
 
 {broken
 EOF
+
+# A table of the user's own, that does not fit the recipe.
+sql "CREATE SCHEMA mine; CREATE TABLE mine.counts (object_id bigint,
+	line_no bigint, n integer)"
 
 ow_start "$T/ow.conf"
 wait_until 20 grep -q 'start-up scan' "$OW_LOG" || { ow_log; bail "no start"; }
@@ -208,4 +221,13 @@ is "$(sql "SELECT r.line_no, r.reason, r.line, encode(substr(r.raw, 50, 4), 'hex
 "201|binary line (NUL byte at byte 50)|192.0.2.9 - - [03/Dec/2026:10:00:00 +0000] \"GET /� HTTP/1.1\" 200 1 \"-\" \"x\"|00204854
 202|invalid UTF-8 at byte 53|192.0.2.9 - - [03/Dec/2026:10:00:00 +0000] \"GET /caf� HTTP/1.1\" 200 1 \"-\" \"x\"|636166e9" \
     "a NUL and invalid UTF-8 are rejects: readable text, raw bytes kept"
+
+printf '1,a\n' >"$T/stage/one.csv"
+mv "$T/stage/one.csv" "$T/in/other/"
+wait_for_sql "SELECT state || '|' || error_class FROM objwatch.jobs
+	WHERE recipe = 'other'" "failed|config" 30
+ok $? "a table that does not fit fails its job as a config error" || ow_log
+is "$(sql "SELECT error FROM objwatch.jobs WHERE recipe = 'other'")" \
+    "table \"mine\".\"counts\" does not fit recipe 'other'; column 'n' is integer and the recipe declares bigint; it has no column 'extra' (ALTER TABLE \"mine\".\"counts\" ADD COLUMN \"extra\" text)" \
+    "saying what differs and how to fix it"
 ow_stop

@@ -5,7 +5,7 @@
 # A SIGKILL in the middle of a large COPY leaves nothing half-loaded: the
 # job runs again after the restart and every line is in the table once.
 . "$SRCDIR/tests/lib.sh"
-plan 15
+plan 18
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in/app" "$T/in/big" "$T/stage"
@@ -101,6 +101,20 @@ wait_for_sql "SELECT count(*) FROM app_lines WHERE file = 'svc'" 45 30
 ok $? "copytruncate: the 45 lines are loaded" || ow_log
 is "$(sql "SELECT count(*), count(DISTINCT n), min(n), max(n) FROM app_lines
 	WHERE file = 'svc'")" "45|45|1|45" "each of them once: the copy went on where the log had been read to"
+
+# A log its writer never closes (as nginx holds access.log): what it
+# writes is loaded after each settle, while the file is still open.
+exec 3>>"$T/in/app/live.log"
+line live 1 >&3
+line live 2 >&3
+wait_for_sql "SELECT count(*) FROM app_lines WHERE file = 'live'" 2 30
+ok $? "lines of a log held open by its writer are loaded" || ow_log
+line live 3 >&3
+wait_for_sql "SELECT count(*) FROM app_lines WHERE file = 'live'" 3 30
+ok $? "and so is the next one it writes" || ow_log
+exec 3>&-
+is "$(sql "SELECT count(*), count(DISTINCT line_no) FROM app_lines
+	WHERE file = 'live'")" "3|3" "each once"
 
 # A SIGKILL while a large file is being copied into its table.
 awk 'BEGIN { for (i = 1; i <= 300000; i++)
