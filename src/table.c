@@ -87,7 +87,7 @@ table_columns(struct buf *b, const struct lines_spec *spec, int types)
 static int
 table_create(PGconn *conn, const struct recipe *r, char **cause)
 {
-	const char	*p[1] = { r->output_table };
+	const char	*p[1] = { r->output_table }, *dot;
 	struct buf	 sql;
 	PGresult	*res;
 	int		 rc = -1;
@@ -103,6 +103,10 @@ table_create(PGconn *conn, const struct recipe *r, char **cause)
 	}
 	PQclear(res);
 	buf_init(&sql);
+	/* "schema"."name": the schema too, as the recipe names it */
+	if ((dot = strstr(r->output_table, "\".\"")) != NULL)
+		buf_printf(&sql, "CREATE SCHEMA IF NOT EXISTS %.*s\"; ",
+		    (int)(dot - r->output_table), r->output_table);
 	buf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s (", r->output_table);
 	table_columns(&sql, table_spec(r), 1);
 	buf_printf(&sql, ", PRIMARY KEY (object_id, line_no))");
