@@ -91,17 +91,17 @@ fetch_file_grew(const char *version, const struct stat *st)
 }
 
 /*
- * Read a job's file, checking it is still the version that was queued: a
+ * Open a job's file, checking it is still the version that was queued: a
  * file changed since has a job of its own for its new version (a followed
- * log that only grew is read as it is now).
+ * log that only grew is read as it is now). Returns the descriptor, its
+ * stat in *st, or -1 with err set.
  */
-int
-fetch_file(const struct source *src, const struct claimed_job *job,
-    void **data, size_t *len, struct job_error *err)
+static int
+fetch_file_open(const struct source *src, const struct claimed_job *job,
+    struct stat *st, char **pathp, struct job_error *err)
 {
-	struct stat	 st;
-	char		*path, *now = NULL;
-	int		 fd, rc = -1;
+	char	*path, *now;
+	int	 fd;
 
 	path = fetch_file_path(src, job->key);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
@@ -116,23 +116,62 @@ fetch_file(const struct source *src, const struct claimed_job *job,
 		free(path);
 		return (-1);
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
 		job_error_set(err, ERROR_IO, 0, "'%s' is not a regular file",
 		    path);
-		goto out;
+		goto fail;
 	}
-	now = fetch_file_version(&st);
+	now = fetch_file_version(st);
 	if (strcmp(now, job->version) != 0 &&
-	    !(src->follow && fetch_file_grew(job->version, &st))) {
+	    !(src->follow && fetch_file_grew(job->version, st))) {
 		job_error_set(err, ERROR_IO, 0, "'%s' changed after it was "
 		    "queued (version %s, now %s); the new version has its own "
 		    "job", path, job->version, now);
-		goto out;
+		free(now);
+		goto fail;
 	}
-	rc = fetch_file_read(fd, path, &st, data, len, err);
-out:
-	close(fd);
 	free(now);
+	*pathp = path;
+	return (fd);
+fail:
+	close(fd);
+	free(path);
+	return (-1);
+}
+
+/* Read a job's file whole, as fetch_file_open finds it. */
+int
+fetch_file(const struct source *src, const struct claimed_job *job,
+    void **data, size_t *len, struct job_error *err)
+{
+	struct stat	 st;
+	char		*path;
+	int		 fd, rc;
+
+	if ((fd = fetch_file_open(src, job, &st, &path, err)) == -1)
+		return (-1);
+	rc = fetch_file_read(fd, path, &st, data, len, err);
+	close(fd);
 	free(path);
 	return (rc);
+}
+
+/*
+ * Open a job's file for a reader that goes through it in pieces (a lines
+ * job: a 1 GB log costs a piece of memory, not 1 GB). *len is its size
+ * now; the caller closes *fd.
+ */
+int
+fetch_file_fd(const struct source *src, const struct claimed_job *job,
+    int *fd, size_t *len, struct job_error *err)
+{
+	struct stat	 st;
+	char		*path;
+
+	if ((*fd = fetch_file_open(src, job, &st, &path, err)) == -1)
+		return (-1);
+	(void)posix_fadvise(*fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	free(path);
+	*len = st.st_size;
+	return (0);
 }

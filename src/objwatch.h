@@ -269,8 +269,15 @@ struct table_stats {
 };
 int	 table_prepare(PGconn *, const struct recipe *, int *config,
 	     char **cause);
+/* What a lines job reads: an open file, in pieces, or bytes in memory. */
+struct table_input {
+	int		 fd;		/* -1: data holds the whole object */
+	const void	*data;
+	size_t		 len;		/* the size, of the file or of data */
+	int		 follow;	/* a followed log in a folder */
+};
 int	 table_load(PGconn *, const struct recipe *,
-	     const struct claimed_job *, const void *, size_t, int follow,
+	     const struct claimed_job *, const struct table_input *,
 	     struct table_stats *, struct job_error *);
 
 /* lineparse.c: the lines step's spec, and lines into COPY rows. */
@@ -680,6 +687,8 @@ int	 dir_source_check(const struct source *, char **cause);
 struct stat;
 char	*fetch_file_version(const struct stat *);
 char	*fetch_file_path(const struct source *, const char *key);
+int	 fetch_file_fd(const struct source *, const struct claimed_job *,
+	     int *fd, size_t *len, struct job_error *);
 int	 fetch_file(const struct source *, const struct claimed_job *,
 	     void **, size_t *, struct job_error *);
 

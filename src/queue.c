@@ -313,8 +313,8 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 static const char complete_sql[] =
 	"WITH j AS ("
 	"  UPDATE objwatch.jobs SET state = 'done', run_after = NULL,"
-	"      finished_at = now(), locked_by = NULL, error_class = NULL,"
-	"      error = NULL"
+	"      finished_at = clock_timestamp(), locked_by = NULL,"
+	"      error_class = NULL, error = NULL"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
 	"  RETURNING id"
 	INFO_CTE
@@ -339,8 +339,8 @@ static const char complete_sql[] =
 static const char complete_bare_sql[] =
 	"WITH j AS ("
 	"  UPDATE objwatch.jobs SET state = 'done', run_after = NULL,"
-	"      finished_at = now(), locked_by = NULL, error_class = NULL,"
-	"      error = NULL"
+	"      finished_at = clock_timestamp(), locked_by = NULL,"
+	"      error_class = NULL, error = NULL"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
 	"  RETURNING id"
 	INFO_CTE

@@ -21,9 +21,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -34,6 +36,8 @@
 #define TABLE_FLUSH	(256 * 1024)
 /* The bytes of a rejected line kept in rejects.raw. */
 #define TABLE_RAW_MAX	4096
+/* A file is read in pieces of this size. */
+#define TABLE_PIECE	(1024 * 1024)
 /* The first text bytes that identify a followed file, under a checksum. */
 #define TABLE_HEAD	4096
 /* A file under another inode is the same only if this much of it matches. */
@@ -509,10 +513,15 @@ table_forget(PGconn *conn, const struct recipe *r,
  */
 int
 table_load(PGconn *conn, const struct recipe *r,
-    const struct claimed_job *job, const void *data, size_t len, int follow,
+    const struct claimed_job *job, const struct table_input *in,
     struct table_stats *st, struct job_error *err)
 {
-	unsigned char		 head[TABLE_HEAD];
+	const void		*data = in->data;
+	size_t			 len = in->len;
+	int			 follow = in->follow;
+	unsigned char		 head[TABLE_HEAD], *raw = NULL;
+	size_t			 rawlen = 0;
+	ssize_t			 got;
 	size_t			 headlen = 0;
 	struct table_resume	 from;
 	const struct lines_spec	*spec = table_spec(r);
@@ -541,11 +550,24 @@ table_load(PGconn *conn, const struct recipe *r,
 	t.lp = lines_parser_new(spec);
 	split = lines_split_new(lines_max_line(spec), table_line, &t);
 
-	if (lines_split_head(data, len, head, sizeof head, &headlen) != 0)
+	/* The pieces a file is read in; its first one is its head too. */
+	if (in->fd != -1) {
+		raw = xmalloc(TABLE_PIECE);
+		if ((got = pread(in->fd, raw, TABLE_PIECE < len ? TABLE_PIECE :
+		    len, 0)) == -1) {
+			xasprintf(&cause, "cannot read '%s': %s", job->key,
+			    strerror(errno));
+			goto out;
+		}
+		rawlen = (size_t)got;
+		data = raw;
+	} else
+		rawlen = len;
+	if (lines_split_head(data, rawlen, head, sizeof head, &headlen) != 0)
 		headlen = 0;
 	memset(&from, 0, sizeof from);
 	if (follow) {
-		if (table_resume(conn, r, job, len, len >= 2 &&
+		if (table_resume(conn, r, job, len, rawlen >= 2 &&
 		    ((const unsigned char *)data)[0] == 0x1f &&
 		    ((const unsigned char *)data)[1] == 0x8b, head, headlen,
 		    &from, &cause) != 0)
@@ -558,9 +580,35 @@ table_load(PGconn *conn, const struct recipe *r,
 	buf_printf(&sql, ") FROM STDIN");
 	if (table_copy_start(conn, sql.s, &cause) != 0)
 		goto out;
-	for (off = 0; off < len && frc == 0; off += piece) {
-		piece = len - off < 1024 * 1024 ? len - off : 1024 * 1024;
-		frc = lines_split_feed(split, (const char *)data + off, piece);
+	if (in->fd == -1) {
+		for (off = 0; off < len && frc == 0; off += piece) {
+			piece = len - off < TABLE_PIECE ? len - off : TABLE_PIECE;
+			frc = lines_split_feed(split, (const char *)data + off,
+			    piece);
+		}
+	} else {
+		/* Up to the size it had when opened: a log grows meanwhile. */
+		for (off = 0; off < len && frc == 0; off += rawlen) {
+			if (off > 0) {
+				got = pread(in->fd, raw, len - off < TABLE_PIECE ?
+				    len - off : TABLE_PIECE, (off_t)off);
+				if (got == -1) {
+					char	*ignored = NULL;
+
+					xasprintf(&cause, "cannot read '%s': %s",
+					    job->key, strerror(errno));
+					(void)table_copy_end(conn, "read error",
+					    &ignored);
+					free(ignored);
+					goto out;
+				}
+				if (got == 0)
+					break;	/* truncated meanwhile */
+				rawlen = (size_t)got;
+			}
+			frc = lines_split_feed(split, raw, rawlen);
+		}
+		len = off < len ? off : len;
 	}
 	/* A followed file's last line may still be being written. */
 	if (frc == 0)
@@ -647,10 +695,11 @@ table_load(PGconn *conn, const struct recipe *r,
 	if (table_exec(conn, "INSERT INTO objwatch.loads (job_id, object_id, "
 	    "recipe, table_name, lines, rows, dropped, rejected, rejects_kept, "
 	    "bytes, text_bytes, gzip, seconds, source, file_inode, head_len, "
-	    "head_crc, start_offset, end_offset, first_line, end_line) VALUES "
-	    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-	    "extract(epoch FROM clock_timestamp() - now()), $13, $14, $15, "
-	    "$16, $17, $18, $19, $20)", 20, p, &cause) != 0)
+	    "head_crc, start_offset, end_offset, first_line, end_line, "
+	    "loaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+	    "$12, extract(epoch FROM clock_timestamp() - now()), $13, $14, "
+	    "$15, $16, $17, $18, $19, $20, clock_timestamp())", 20, p,
+	    &cause) != 0)
 		goto out;
 	rc = 0;
 	goto done;
@@ -663,6 +712,7 @@ done:
 	free(t.fail);
 	lines_split_free(split);
 	lines_parser_free(t.lp);
+	free(raw);
 	buf_clear(&t.copy);
 	buf_clear(&t.rejects);
 	buf_clear(&sql);

@@ -263,7 +263,7 @@ out:
  */
 static int
 worker_load_once(struct worker *w, struct claimed_job *job,
-    const struct source *src, const struct recipe *r, const void *data, size_t len,
+    const struct recipe *r, const struct table_input *in,
     struct table_stats *st, struct worker_run *run)
 {
 	struct job_output	 out;
@@ -281,8 +281,7 @@ worker_load_once(struct worker *w, struct claimed_job *job,
 		free(cause);
 		return (db_ok(w->conn) ? -1 : 1);
 	}
-	if (table_load(w->conn, r, job, data, len, src->type == SOURCE_DIR &&
-	    lines_follow(r->steps[0].data), st, &run->err) != 0) {
+	if (table_load(w->conn, r, job, in, st, &run->err) != 0) {
 		if (db_ok(w->conn))
 			PQclear(PQexec(w->conn, "ROLLBACK"));
 		return (db_ok(w->conn) || run->err.cls == ERROR_DECODE ? -1 :
@@ -317,19 +316,28 @@ worker_run_lines(struct worker *w, struct claimed_job *job,
     const struct source *src, const struct recipe *r, struct worker_run *run)
 {
 	struct table_stats	 st;
+	struct table_input	 in;
 	void			*data = NULL;
 	size_t			 len = 0;
 	int			 rc, tries;
 
-	if (source_fetch(src, job, &data, &len, &run->err) != 0) {
+	memset(&in, 0, sizeof in);
+	in.fd = -1;
+	/* A file is read in pieces; an object from a bucket whole. */
+	if (src->type == SOURCE_DIR) {
+		if (fetch_file_fd(src, job, &in.fd, &len, &run->err) != 0)
+			return (-1);
+		in.follow = lines_follow(r->steps[0].data);
+	} else if (source_fetch(src, job, &data, &len, &run->err) != 0) {
 		free(data);
 		return (-1);
 	}
+	in.data = data;
+	in.len = len;
 	run->inlen = len;
 	for (tries = 0; ; tries++) {
 		job_error_clear(&run->err);
-		if ((rc = worker_load_once(w, job, src, r, data, len, &st,
-		    run)) != 1)
+		if ((rc = worker_load_once(w, job, r, &in, &st, run)) != 1)
 			break;
 		if (tries < 3 && worker_reconnect(w, run->err.msg) == 0)
 			continue;
@@ -338,9 +346,13 @@ worker_run_lines(struct worker *w, struct claimed_job *job,
 		    run->err.msg);
 		job_error_clear(&run->err);
 		free(data);
+		if (in.fd != -1)
+			close(in.fd);
 		return (0);	/* the lease runs out; it runs again */
 	}
 	free(data);
+	if (in.fd != -1)
+		close(in.fd);
 	if (rc != 0)
 		return (-1);
 	log_info("job %" PRId64 " ('%s', recipe '%s') done: %" PRId64 " rows "
@@ -412,8 +424,12 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		    "longer configured", job->recipe);
 		goto done;
 	}
-	/* Too large to read at all: refused on its listed size. */
-	if (job->size >= 0 &&
+	/*
+	 * Too large to read at all: refused on its listed size. Lines from
+	 * a folder are read in pieces, whatever their size.
+	 */
+	if (job->size >= 0 && !(r->kind == RECIPE_LINES &&
+	    src->type == SOURCE_DIR) &&
 	    recipe_admit_size(r, job->key, job->size, &run.err) != 0)
 		goto done;
 	switch (r->kind) {
