@@ -30,6 +30,10 @@ export OBJWATCH SRCDIR BUILDDIR
 _lib_done=1	# no TAP plan: this prints figures
 
 hwm_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
+# cpu_s PID: the user and system CPU seconds a process has used
+cpu_s() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
 
 pg_start || { echo "cannot start PostgreSQL" >&2; exit 1; }
 mkdir -p "$T/in" "$T/stage"
@@ -93,15 +97,17 @@ run() {
 	wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" \
 	    "$FILES" 1800 || { ow_log; exit 1; }
 	hwm=$(hwm_kb "$OW_PID")
+	cpu=$(cpu_s "$OW_PID")
 	ow_stop
 	secs=$(sql "SELECT extract(epoch FROM max(finished_at) - min(started_at))
 		FROM objwatch.jobs")
 	rows=$(sql "SELECT sum(rows) FROM objwatch.loads")
 	read_b=$(sql "SELECT sum(bytes) FROM objwatch.loads")
-	printf '%-6s %8.1f MiB/s  %9.0f rows/s  %6.2f s  rows %s of %s  read %.1f MiB  peak RSS %.0f MiB\n' \
+	printf '%-6s %6.1f MiB/s %8.0f rows/s %6.2f s  rows %s/%s  read %.1f MiB  objwatch CPU %s s (%.0f MiB/s a core)  peak RSS %.0f MiB\n' \
 	    "$1" "$(echo "$bytes / 1048576 / $secs" | bc -l)" \
 	    "$(echo "$rows / $secs" | bc -l)" "$secs" "$rows" "$nlines" \
-	    "$(echo "$read_b / 1048576" | bc -l)" "$(echo "$hwm / 1024" | bc -l)"
+	    "$(echo "$read_b / 1048576" | bc -l)" "$cpu" \
+	    "$(echo "$bytes / 1048576 / $cpu" | bc -l)" "$(echo "$hwm / 1024" | bc -l)"
 	mv "$T/in"/* "$T/stage/"
 }
 
