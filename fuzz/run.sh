@@ -5,7 +5,7 @@
 # (tests/fuzz/TARGET, which `make check` replays; an input copied there
 # needs its outcome in tests/fuzz/TARGET.expect). Run from a configured
 # tree (config.h at the top). Targets: recipe, template, config, imgcheck,
-# events, keys, s3list.
+# events, keys, s3list, lines.
 #
 #	fuzz/run.sh recipe 600
 set -eu
@@ -20,8 +20,8 @@ mkdir -p "$build" "$top/fuzz/corpus/$target"
 [ -f "$top/src/migrations.c" ] || make -C "$top" src/migrations.c >/dev/null
 
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags libmicrohttpd jansson libcurl libxml-2.0)
-	-I$top -I$top/src $(pkg-config --cflags vips libpq inih)"
-libs="$(pkg-config --libs vips libpq inih libmicrohttpd jansson libcurl libcrypto libxml-2.0) -linotifytools -ls3 -lpthread -lm"
+	-I$top -I$top/src $(pkg-config --cflags vips libpq inih zlib libpcre2-8)"
+libs="$(pkg-config --libs vips libpq inih libmicrohttpd jansson libcurl libcrypto libxml-2.0 zlib libpcre2-8) -linotifytools -ls3 -lpthread -lm"
 srcs=$(cd "$top" && ls src/*.c handlers/*.c | grep -v '^src/main.c$')
 if [ ! -x "$build/fuzz-$target" ] ||
     [ -n "$(cd "$top" && find src handlers fuzz -name '*.[ch]' -newer "$build/fuzz-$target")" ]; then

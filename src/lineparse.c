@@ -24,6 +24,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <locale.h>
 #include <math.h>
 #include <stdint.h>
@@ -1791,4 +1792,92 @@ lines_parse(struct lines_parser *lp, const char *line, size_t len,
 	}
 	buf_add(out, "\n", 1);
 	return (1);
+}
+
+/* What lines_run_text collects, line by line. */
+struct lines_text {
+	struct lines_parser	*lp;
+	const struct lines_spec	*spec;
+	struct buf		*out;
+	struct buf		*rejects;
+	struct table_stats	*st;
+	char			*stop;
+};
+
+static int
+lines_text_line(void *arg, const char *line, size_t len, int64_t lineno,
+    int64_t offset, int truncated)
+{
+	struct lines_text	*lt = arg;
+	size_t			 mark = lt->out->len;
+	char			*why = NULL;
+	int			 rc;
+
+	(void)offset;
+	lt->st->lines++;
+	if (truncated) {
+		lt->st->rejected++;
+		buf_printf(lt->rejects, "line %" PRId64 ": the line is longer "
+		    "than max_line (%zu bytes)\n", lineno, lt->spec->max_line);
+		return (0);
+	}
+	buf_printf(lt->out, "%" PRId64 "\t", lineno);
+	rc = lines_parse(lt->lp, line, len, lineno, lt->out, &why);
+	if (rc == 1) {
+		lt->st->rows++;
+		return (0);
+	}
+	lt->out->len = mark;
+	lt->out->s[mark] = '\0';
+	if (rc == 0)
+		lt->st->dropped++;
+	else if (rc == -1) {
+		lt->st->rejected++;
+		buf_printf(lt->rejects, "line %" PRId64 ": %s\n", lineno, why);
+	} else {
+		lt->stop = why;
+		return (1);
+	}
+	free(why);
+	return (0);
+}
+
+/*
+ * Run a spec over a whole object without a database, as `objwatch
+ * process` does: each row, its line number first, to out (tab-separated,
+ * as COPY reads it), one line per reject to rejects. Returns 0, or -1
+ * with *cause when the object cannot be read as lines.
+ */
+int
+lines_run_text(const struct lines_spec *spec, const void *data, size_t len,
+    struct buf *out, struct buf *rejects, struct table_stats *st,
+    char **cause)
+{
+	struct lines_text	 lt;
+	struct lines_split	*s;
+	int			 rc;
+
+	memset(st, 0, sizeof *st);
+	memset(&lt, 0, sizeof lt);
+	lt.lp = lines_parser_new(spec);
+	lt.spec = spec;
+	lt.out = out;
+	lt.rejects = rejects;
+	lt.st = st;
+	s = lines_split_new(spec->max_line, lines_text_line, &lt);
+	if ((rc = lines_split_feed(s, data, len)) == 0)
+		rc = lines_split_finish(s, 1);
+	st->gzip = lines_split_gzip(s);
+	st->bytes = (int64_t)len;
+	st->text_bytes = lines_split_offset(s);
+	if (rc == -1)
+		*cause = xstrdup(lines_split_error(s));
+	else if (lt.stop != NULL) {
+		*cause = lt.stop;
+		lt.stop = NULL;
+		rc = -1;
+	}
+	lines_split_free(s);
+	lines_parser_free(lt.lp);
+	return (rc == -1 ? -1 : 0);
 }

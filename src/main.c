@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -59,7 +60,9 @@ static const struct command commands[] = {
 	{ "process", "process [-c FILE] RECIPE INPUT OUTPUT",
 	  "Run one recipe on one local file and write the result to OUTPUT\n"
 	  "('-' for standard output). Needs no database; gives the same bytes\n"
-	  "as the daemon.", cmd_process },
+	  "as the daemon. For a lines recipe, OUTPUT gets the rows its table\n"
+	  "would (line number first, tab-separated) and standard error each\n"
+	  "rejected line with its reason.", cmd_process },
 	{ "db", "db [-c FILE] migrate | url | psql [PSQL-ARGS...]",
 	  "migrate  apply the schema migrations the database lacks\n"
 	  "url      print the connection string (for psql and other clients)\n"
@@ -481,6 +484,45 @@ process_write(const char *out, const void *buf, size_t len, char **cause)
 	return (write_file_atomic(out, buf, len, cause));
 }
 
+/*
+ * process for a lines recipe: the rows the table would get, line number
+ * first, tab-separated, to out; each reject on standard error, then what
+ * the file gave. The exit status is 1 only when the file cannot be read
+ * as lines at all.
+ */
+static int
+process_lines(const struct recipe *r, const char *in, const void *data,
+    size_t len, const char *out)
+{
+	struct table_stats	 st;
+	struct buf		 rows, rejects;
+	char			*cause;
+	int			 rc = 1;
+
+	buf_init(&rows);
+	buf_init(&rejects);
+	if (lines_run_text(r->steps[0].data, data, len, &rows, &rejects, &st,
+	    &cause) != 0) {
+		fprintf(stderr, "objwatch: decode: '%s': %s\n", in, cause);
+		free(cause);
+		goto out;
+	}
+	fputs(rejects.s, stderr);
+	if (process_write(out, rows.s, rows.len, &cause) != 0) {
+		fprintf(stderr, "objwatch: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	fprintf(stderr, "%s -> %s: %" PRId64 " lines, %" PRId64 " rows, %"
+	    PRId64 " dropped, %" PRId64 " rejected%s\n", in, out, st.lines,
+	    st.rows, st.dropped, st.rejected, st.gzip ? " (gzip)" : "");
+	rc = 0;
+out:
+	buf_clear(&rows);
+	buf_clear(&rejects);
+	return (rc);
+}
+
 static int
 cmd_process(int argc, char **argv)
 {
@@ -508,6 +550,11 @@ cmd_process(int argc, char **argv)
 	if (read_file(argv[i + 1], &data, &len, 0, &cause) != 0) {
 		fprintf(stderr, "objwatch: %s\n", cause);
 		free(cause);
+		goto out;
+	}
+	if (r->kind == RECIPE_LINES) {
+		rc = process_lines(r, argv[i + 1], data, len, argv[i + 2]);
+		free(data);
 		goto out;
 	}
 	if (recipe_run_bytes(r, data, len, argv[i + 1], &job) != 0) {

@@ -296,6 +296,9 @@ struct lines_parser *lines_parser_new(const struct lines_spec *);
 void	 lines_parser_free(struct lines_parser *);
 int	 lines_parse(struct lines_parser *, const char *, size_t,
 	     int64_t lineno, struct buf *, char **why);
+int	 lines_run_text(const struct lines_spec *, const void *, size_t,
+	     struct buf *out, struct buf *rejects, struct table_stats *,
+	     char **cause);
 
 /* image.c: libvips' reasons, encoders and metadata; a job's image. */
 char	*image_error(void);

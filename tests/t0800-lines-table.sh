@@ -6,7 +6,7 @@
 # number; lines that do not parse are rows of objwatch.rejects with the
 # reason, and objwatch.loads counts what each file gave.
 . "$SRCDIR/tests/lib.sh"
-plan 24
+plan 26
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in/web" "$T/in/trades" "$T/in/events" "$T/in/other" "$T/stage"
@@ -231,3 +231,12 @@ is "$(sql "SELECT error FROM objwatch.jobs WHERE recipe = 'other'")" \
     "table \"mine\".\"counts\" does not fit recipe 'other'; column 'n' is integer and the recipe declares bigint; it has no column 'extra' (ALTER TABLE \"mine\".\"counts\" ADD COLUMN \"extra\" text)" \
     "saying what differs and how to fix it"
 ow_stop
+
+# objwatch process: the rows a table would get, without a database.
+printf 'day|item|qty|price\n2026-12-03|kiwi|5|0.20\n2026-12-03|lime|x|1\n' >"$T/p.csv"
+is "$("$OBJWATCH" process -c "$T/ow.conf" trades "$T/p.csv" - 2>"$T/p.err")" \
+    "2	2026-12-03 00:00:00+00	kiwi	5	0.20" \
+    "process prints each row with its line number, as COPY reads it"
+is "$(cat "$T/p.err")" "line 3: column 'qty': 'x' is not a bigint
+$T/p.csv -> -: 3 lines, 1 rows, 1 dropped, 1 rejected" \
+    "and each reject, then what the file gave, on standard error"
