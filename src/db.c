@@ -370,6 +370,25 @@ db_exec(PGconn *conn, const char *sql, char **cause)
 	return (0);
 }
 
+/* Run one statement with text parameters and no rows wanted. */
+int
+db_exec_params(PGconn *conn, const char *sql, int n,
+    const char *const *params, char **cause)
+{
+	PGresult	*res;
+	ExecStatusType	 st;
+
+	res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
 /* Close a connection (NULL: nothing to close). */
 void
 db_close(PGconn *conn)

@@ -1368,9 +1368,8 @@ static int
 lines_check_text(const char *line, size_t len, char **why)
 {
 	const unsigned char	*p = (const unsigned char *)line;
-	unsigned char		 pad[5];
 	unsigned int		 cp;
-	size_t			 i = 0, left;
+	size_t			 i = 0;
 	int			 n;
 
 	while (i < len) {
@@ -1387,14 +1386,7 @@ lines_check_text(const char *line, size_t len, char **why)
 			i++;
 			continue;
 		}
-		left = len - i;
-		if (left < 4) {
-			memset(pad, 0, sizeof pad);
-			memcpy(pad, p + i, left);
-			n = utf8_sequence(pad, &cp);
-		} else
-			n = utf8_sequence(p + i, &cp);
-		if (n == 0) {
+		if ((n = utf8_sequence_n(p + i, len - i, &cp)) == 0) {
 			xasprintf(why, "invalid UTF-8 at byte %zu", i + 1);
 			return (-1);
 		}

@@ -66,6 +66,7 @@ void	 buf_clear(struct buf *);
 
 /* utf8.c: well-formed UTF-8, allocating nothing (log.c reads it too). */
 int	 utf8_sequence(const unsigned char *, unsigned int *cp);
+int	 utf8_sequence_n(const unsigned char *, size_t left, unsigned int *cp);
 int	 utf8_valid(const char *);
 
 /* log.c: OpenBSD-style logging to stderr, one line per call. */
@@ -571,6 +572,8 @@ PGconn	*db_connect(char **cause);
 PGconn	*db_connect_retry(volatile sig_atomic_t *stop);
 int	 db_ok(PGconn *);
 int	 db_exec(PGconn *, const char *sql, char **cause);
+int	 db_exec_params(PGconn *, const char *sql, int n,
+	     const char *const *params, char **cause);
 void	 db_close(PGconn *);
 int	 db_ping(PGconn *, char **cause);
 int	 db_begin(PGconn *, char **cause);

@@ -227,9 +227,8 @@ static void
 table_readable(struct buf *b, const char *line, size_t len)
 {
 	const unsigned char	*p = (const unsigned char *)line;
-	unsigned char		 pad[5];
 	unsigned int		 cp;
-	size_t			 i = 0, left;
+	size_t			 i = 0;
 	int			 n;
 
 	while (i < len) {
@@ -246,10 +245,7 @@ table_readable(struct buf *b, const char *line, size_t len)
 		else if (p[i] < 0x80)
 			buf_add(b, p + i, 1);
 		else {
-			left = len - i;
-			memset(pad, 0, sizeof pad);
-			memcpy(pad, p + i, left < 4 ? left : 4);
-			if ((n = utf8_sequence(pad, &cp)) == 0)
+			if ((n = utf8_sequence_n(p + i, len - i, &cp)) == 0)
 				buf_add(b, "\xef\xbf\xbd", 3);
 			else {
 				buf_add(b, p + i, n);
@@ -352,25 +348,6 @@ table_line(void *arg, const char *line, size_t len, int64_t lineno,
 	return (0);
 }
 
-/* Run a statement with parameters and no rows wanted. */
-static int
-table_exec(PGconn *conn, const char *sql, int n, const char *const *p,
-    char **cause)
-{
-	PGresult	*res;
-	ExecStatusType	 st;
-
-	res = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
-	st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		*cause = db_error(conn, res);
-		PQclear(res);
-		return (-1);
-	}
-	PQclear(res);
-	return (0);
-}
-
 /* Start a COPY FROM STDIN. */
 static int
 table_copy_start(PGconn *conn, const char *sql, char **cause)
@@ -452,7 +429,7 @@ table_resume(PGconn *conn, const struct recipe *r,
 	memset(from, 0, sizeof *from);
 	p[0] = job->source;
 	p[1] = r->name;
-	if (table_exec(conn, lock_sql, 2, p, cause) != 0)
+	if (db_exec_params(conn, lock_sql, 2, p, cause) != 0)
 		return (-1);
 	snprintf(hl, sizeof hl, "%zu", headlen);
 	snprintf(copy, sizeof copy, "%d", TABLE_HEAD_COPY);
@@ -496,11 +473,11 @@ table_forget(PGconn *conn, const struct recipe *r,
 	buf_printf(&sql, "DELETE FROM %s WHERE object_id IN (SELECT id FROM "
 	    "objwatch.objects WHERE source = $1 AND key = $2)",
 	    r->output_table);
-	rc = table_exec(conn, sql.s, 2, p, cause);
+	rc = db_exec_params(conn, sql.s, 2, p, cause);
 	buf_clear(&sql);
 	if (rc != 0)
 		return (-1);
-	return (table_exec(conn, "DELETE FROM objwatch.rejects WHERE recipe = "
+	return (db_exec_params(conn, "DELETE FROM objwatch.rejects WHERE recipe = "
 	    "$3 AND object_id IN (SELECT id FROM objwatch.objects WHERE "
 	    "source = $1 AND key = $2)", 3, p, cause));
 }
@@ -692,7 +669,7 @@ table_load(PGconn *conn, const struct recipe *r,
 	p[17] = n[12];
 	p[18] = n[13];
 	p[19] = n[14];
-	if (table_exec(conn, "INSERT INTO objwatch.loads (job_id, object_id, "
+	if (db_exec_params(conn, "INSERT INTO objwatch.loads (job_id, object_id, "
 	    "recipe, table_name, lines, rows, dropped, rejected, rejects_kept, "
 	    "bytes, text_bytes, gzip, seconds, source, file_inode, head_len, "
 	    "head_crc, start_offset, end_offset, first_line, end_line, "

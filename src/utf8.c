@@ -49,6 +49,23 @@ utf8_sequence(const unsigned char *p, unsigned int *cp)
 	return (n + 1);
 }
 
+/*
+ * utf8_sequence for bytes that need not end with a NUL: left of them at p
+ * (at least 1). A sequence cut by the end is not one.
+ */
+int
+utf8_sequence_n(const unsigned char *p, size_t left, unsigned int *cp)
+{
+	unsigned char	 pad[5] = { 0, 0, 0, 0, 0 };
+	size_t		 i;
+
+	if (left >= 4)
+		return (utf8_sequence(p, cp));
+	for (i = 0; i < left; i++)
+		pad[i] = p[i];
+	return (utf8_sequence(pad, cp));
+}
+
 /* Whether s is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
 int
 utf8_valid(const char *s)
