@@ -1250,7 +1250,6 @@ lines_convert(const struct lines_spec *spec, const struct lines_column *col,
 	char		 tmp[64], show[SHOW_MAX + 4], *slash, *end;
 	unsigned char	 addr[16];
 	json_t		*j;
-	long long	 n;
 	long		 bits;
 	int		 ok = 1, family;
 
@@ -1263,12 +1262,12 @@ lines_convert(const struct lines_spec *spec, const struct lines_column *col,
 	case COL_BIGINT:
 		ok = lines_is_numeric(v, len, 1);
 		if (ok) {
+			/* 19 digits may still be past 2^63 - 1 */
 			memcpy(tmp, v, len);
 			tmp[len] = '\0';
 			errno = 0;
-			n = strtoll(tmp, &end, 10);
+			(void)strtoll(tmp, &end, 10);
 			ok = errno == 0;
-			(void)n;
 		}
 		if (ok && out != NULL)
 			buf_add(out, v, len);
@@ -1529,7 +1528,7 @@ lines_json_value(struct lines_parser *lp, size_t i, json_t *v)
 /* Fill val/vlen for each column from the line; 0 dropped, -1 rejected. */
 static int
 lines_extract(struct lines_parser *lp, const char *line, size_t len,
-    int64_t lineno, char **why)
+    char **why)
 {
 	const struct lines_spec	*spec = lp->spec;
 	PCRE2_SIZE		*ov;
@@ -1626,7 +1625,6 @@ lines_extract(struct lines_parser *lp, const char *line, size_t len,
 		}
 		break;
 	}
-	(void)lineno;
 	/* scratch no longer moves: point into it */
 	for (i = 0; i < spec->ncols; i++)
 		if (lp->soff[i] >= 0)
@@ -1743,7 +1741,8 @@ lines_parse(struct lines_parser *lp, const char *line, size_t len,
 		return (0);
 	if (lines_check_text(line, len, why) != 0)
 		return (-1);
-	if ((rc = lines_extract(lp, line, len, lineno, why)) <= 0)
+	(void)lineno;	/* for messages to come; rows carry it already */
+	if ((rc = lines_extract(lp, line, len, why)) <= 0)
 		return (rc);
 	for (i = 0; i < spec->ncols; i++) {
 		col = &spec->cols[i];

@@ -6,7 +6,7 @@
 # number; lines that do not parse are rows of objwatch.rejects with the
 # reason, and objwatch.loads counts what each file gave.
 . "$SRCDIR/tests/lib.sh"
-plan 26
+plan 28
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in/web" "$T/in/trades" "$T/in/events" "$T/in/other" "$T/stage"
@@ -231,6 +231,26 @@ is "$(sql "SELECT error FROM objwatch.jobs WHERE recipe = 'other'")" \
     "table \"mine\".\"counts\" does not fit recipe 'other'; column 'n' is integer and the recipe declares bigint; it has no column 'extra' (ALTER TABLE \"mine\".\"counts\" ADD COLUMN \"extra\" text)" \
     "saying what differs and how to fix it"
 ow_stop
+
+# A line of 100 MB between two good ones: a reject with its first 4 KiB.
+ow_start "$T/ow.conf"
+{
+	echo '192.0.2.7 - - [03/Dec/2026:11:00:00 +0000] "GET /before HTTP/1.1" 200 1 "-" "x"'
+	head -c 100000000 /dev/zero | tr '\0' 'a'
+	echo
+	echo '192.0.2.7 - - [03/Dec/2026:11:00:01 +0000] "GET /after HTTP/1.1" 200 1 "-" "x"'
+} >"$T/stage/huge.log"
+mv "$T/stage/huge.log" "$T/in/web/"
+wait_for_sql "SELECT l.rows || '|' || l.rejected FROM objwatch.loads l
+	JOIN objwatch.objects o ON o.id = l.object_id WHERE o.key = 'huge.log'" "2|1" 60
+ok $? "a 100 MB line: the lines around it load" || ow_log
+is "$(sql "SELECT r.line_no, r.reason, length(r.raw), r.truncated, length(r.line)
+	FROM objwatch.rejects r JOIN objwatch.objects o ON o.id = r.object_id
+	WHERE o.key = 'huge.log'")" \
+    "2|the line is longer than max_line (1048576 bytes)|4096|t|4096" \
+    "and it is a reject, its first 4 KiB kept"
+ow_stop
+rm -f "$T/in/web/huge.log"
 
 # objwatch process: the rows a table would get, without a database.
 printf 'day|item|qty|price\n2026-12-03|kiwi|5|0.20\n2026-12-03|lime|x|1\n' >"$T/p.csv"

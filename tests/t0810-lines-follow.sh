@@ -5,7 +5,7 @@
 # A SIGKILL in the middle of a large COPY leaves nothing half-loaded: the
 # job runs again after the restart and every line is in the table once.
 . "$SRCDIR/tests/lib.sh"
-plan 18
+plan 20
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in/app" "$T/in/big" "$T/stage"
@@ -101,6 +101,16 @@ wait_for_sql "SELECT count(*) FROM app_lines WHERE file = 'svc'" 45 30
 ok $? "copytruncate: the 45 lines are loaded" || ow_log
 is "$(sql "SELECT count(*), count(DISTINCT n), min(n), max(n) FROM app_lines
 	WHERE file = 'svc'")" "45|45|1|45" "each of them once: the copy went on where the log had been read to"
+
+# logrotate's compress: the rotated copy becomes svc.log.1.gz.
+wait_for_sql "SELECT count(*) FROM objwatch.loads l JOIN objwatch.objects o
+	ON o.id = l.object_id WHERE o.key = 'svc.log.1'" 1 30
+gzip "$T/in/app/svc.log.1"
+wait_for_sql "SELECT l.gzip FROM objwatch.loads l JOIN objwatch.objects o
+	ON o.id = l.object_id WHERE o.key = 'svc.log.1.gz'" t 30
+ok $? "the compressed copy is read" || ow_log
+is "$(sql "SELECT count(*), count(DISTINCT n) FROM app_lines WHERE file = 'svc'")" \
+    "45|45" "and known by its first bytes: none of its lines is loaded again"
 
 # A log its writer never closes (as nginx holds access.log): what it
 # writes is loaded after each settle, while the file is still open.
