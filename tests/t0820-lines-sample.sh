@@ -27,9 +27,11 @@ is "$(sql "SELECT count(*) FROM shop.app_events")" "$(wc -l <"$T/logs/app/app.lo
 ow_stop
 
 # A clock a few seconds before midnight: the 12-hour report runs for the
-# period starting at 00:00, over the 12 hours before it.
-OBJWATCH_WRAPPER="env LD_PRELOAD=$(dpkg -L libfaketime 2>/dev/null | grep 'libfaketimeMT.so.1$' | head -n 1)"
-[ -n "${OBJWATCH_WRAPPER#env LD_PRELOAD=}" ] || bail "libfaketimeMT.so.1 not found"
+# period starting at 00:00, over the 12 hours before it. An ASan build
+# wants its runtime first among preloads; libfaketime first is harmless.
+faketime_so=$(dpkg -L libfaketime 2>/dev/null | grep 'libfaketimeMT.so.1$' | head -n 1)
+[ -n "$faketime_so" ] || bail "libfaketimeMT.so.1 not found"
+OBJWATCH_WRAPPER="env ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 LD_PRELOAD=$faketime_so"
 export FAKETIME="@2026-12-02 23:59:56"
 ow_start "$T/logs.conf"
 wait_for_sql "SELECT count(*) FROM objwatch.schedule_runs
