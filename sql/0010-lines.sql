@@ -65,3 +65,14 @@ CREATE INDEX rejects_object ON objwatch.rejects (object_id, recipe);
 
 COMMENT ON TABLE objwatch.rejects IS
     'lines of text that did not become rows, with why: nothing is dropped silently';
+
+-- One row per lines recipe and table: what its loads have given so far.
+CREATE VIEW objwatch.table_status AS
+SELECT recipe, table_name,
+       count(DISTINCT object_id) AS files,
+       sum(lines) AS lines, sum(rows) AS rows, sum(dropped) AS dropped,
+       sum(rejected) AS rejected, max(loaded_at) AS last_load
+FROM objwatch.loads GROUP BY recipe, table_name;
+
+COMMENT ON VIEW objwatch.table_status IS
+    'per lines recipe and table: files, lines, rows, dropped and rejected so far';

@@ -277,6 +277,7 @@ struct table_input {
 	size_t		 len;		/* the size, of the file or of data */
 	int		 follow;	/* a followed log in a folder */
 };
+int	 table_status_print(PGconn *, FILE *, char **cause);
 int	 table_load(PGconn *, const struct recipe *,
 	     const struct claimed_job *, const struct table_input *,
 	     struct table_stats *, struct job_error *);

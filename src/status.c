@@ -190,6 +190,8 @@ status_print(PGconn *conn, int json, FILE *out, char **cause)
 		return (-1);
 	if (deliver_status_print(conn, out, cause) != 0)
 		return (-1);
+	if (table_status_print(conn, out, cause) != 0)
+		return (-1);
 	return (0);
 }
 

@@ -72,6 +72,13 @@ table_spec(const struct recipe *r)
 	return (r->steps[0].data);
 }
 
+/* The table's name as the recipe writes it (after table:), for people. */
+static const char *
+table_name(const struct recipe *r)
+{
+	return (r->output + 6);
+}
+
 /* The column list of the COPY and the CREATE, quoted. */
 static void
 table_columns(struct buf *b, const struct lines_spec *spec, int types)
@@ -276,8 +283,7 @@ table_reject(struct table_run *t, const char *line, size_t len,
 	    t->job->object_id);
 	table_readable(&t->rejects, t->r->name, strlen(t->r->name));
 	buf_add(&t->rejects, "\t", 1);
-	table_readable(&t->rejects, t->r->output_table,
-	    strlen(t->r->output_table));
+	table_readable(&t->rejects, table_name(t->r), strlen(table_name(t->r)));
 	buf_printf(&t->rejects, "\t%" PRId64 "\t", lineno);
 	table_readable(&t->rejects, why, strlen(why));
 	buf_add(&t->rejects, "\t", 1);
@@ -643,7 +649,7 @@ table_load(PGconn *conn, const struct recipe *r,
 	p[0] = n[0];
 	p[1] = n[1];
 	p[2] = r->name;
-	p[3] = r->output_table;
+	p[3] = table_name(r);
 	p[4] = n[2];
 	p[5] = n[3];
 	p[6] = n[4];
@@ -694,4 +700,34 @@ done:
 	buf_clear(&t.rejects);
 	buf_clear(&sql);
 	return (rc);
+}
+
+/* Print objwatch status's table of lines loads, when there are any. */
+int
+table_status_print(PGconn *conn, FILE *out, char **cause)
+{
+	PGresult	*res;
+	int		 i;
+
+	res = PQexec(conn, "SELECT recipe, table_name, files, lines, rows, "
+	    "dropped, rejected, to_char(last_load AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD HH24:MI:SS') FROM objwatch.table_status "
+	    "ORDER BY recipe, table_name");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	if (PQntuples(res) > 0)
+		fprintf(out, "\n%-12s %-20s %6s %10s %10s %8s %8s  %s\n",
+		    "LINES", "TABLE", "FILES", "LINES", "ROWS", "DROPPED",
+		    "REJECTED", "LAST LOAD (UTC)");
+	for (i = 0; i < PQntuples(res); i++)
+		fprintf(out, "%-12s %-20s %6s %10s %10s %8s %8s  %s\n",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+		    PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
+		    PQgetvalue(res, i, 6), PQgetvalue(res, i, 7));
+	PQclear(res);
+	return (0);
 }

@@ -6,7 +6,7 @@
 # number; lines that do not parse are rows of objwatch.rejects with the
 # reason, and objwatch.loads counts what each file gave.
 . "$SRCDIR/tests/lib.sh"
-plan 28
+plan 29
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in/web" "$T/in/trades" "$T/in/events" "$T/in/other" "$T/stage"
@@ -167,6 +167,14 @@ is "$(sql "SELECT lines, rows, dropped, rejected FROM objwatch.loads
 is "$(sql "SELECT count(*) FROM objwatch.results WHERE recipe = 'access'
 	AND state = 'done' AND output = 'table:access_log' AND format = 'rows'")" 2 \
     "objwatch.results shows each file done, its output the table"
+
+is "$("$OBJWATCH" status -c "$T/ow.conf" | sed -n '/^LINES/,$p' |
+	awk '{ print $1, $2, $3, $4, $5, $6, $7 }')" \
+"LINES TABLE FILES LINES ROWS DROPPED REJECTED
+access access_log 2 1005 1004 0 1
+events public.events 1 6 2 1 3
+trades trades 1 6 2 3 1" \
+    "objwatch status shows what each lines recipe has loaded"
 
 # A file written again (follow=no): its rows are replaced, not added to.
 cat >"$T/stage/trades.csv" <<'EOF'
