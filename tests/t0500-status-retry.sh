@@ -3,8 +3,8 @@
 # retry requeues exactly the failed (and with --dead, dead) jobs its
 # filters select, which then run again from their first attempt.
 . "$SRCDIR/tests/lib.sh"
-plan 16
 [ "$(id -u)" = 0 ] || skip_all "needs root to mount a small tmpfs (a full disk)"
+plan 16
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in/blocked" "$T/in/full" "$T/out/full"

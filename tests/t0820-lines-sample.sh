@@ -6,9 +6,8 @@
 # The schedules run at their real periods under a clock set just before
 # them (faketime).
 . "$SRCDIR/tests/lib.sh"
-plan 9
-
 command -v faketime >/dev/null 2>&1 || skip_all "faketime is not installed"
+plan 9
 pg_start || bail "cannot start PostgreSQL"
 sed "s|^\[objwatch\]$|[objwatch]\ndatabase = $PGURL|" \
     "$SRCDIR/samples/logs.conf" >"$T/logs.conf"
