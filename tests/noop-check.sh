@@ -8,6 +8,7 @@
 #   ok(1, ...) / ok(true ...  a C ok whose condition is a constant
 #   is "TEXT" "TEXT"          a shell is comparing two equal literals
 #   || true before ok $?      a status forced to success, then asserted
+#   skip_all after plan       a skipped run prints two plans
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -eq 0 ]; then
@@ -30,6 +31,10 @@ for f in "$@"; do
 	}
 	prev ~ /\|\|[ \t]*true[ \t]*$/ && /^[ \t]*ok[ \t]+\$\?/ {
 		say("ok $? after || true: the status is always 0")
+	}
+	/^plan[ \t]/ { planned = 1 }
+	planned && /skip_all[ \t]/ && !/^[ \t]*#/ {
+		say("skip_all after plan: a skipped run prints two plans")
 	}
 	{ prev = $0 }
 	END { exit n > 0 }' "$f" || found=1
