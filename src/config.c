@@ -1410,9 +1410,9 @@ config_print(const struct config *conf, FILE *f)
 		if (src->type == SOURCE_DIR) {
 			fprintf(f, "settle = %gs\n", src->settle);
 			fprintf(f, "reconcile = %gs\n", src->reconcile);
-			fprintf(f, "on_delete = %s\n",
-			    on_delete_choices[src->on_delete]);
 		}
+		fprintf(f, "on_delete = %s\n",
+		    on_delete_choices[src->on_delete]);
 	}
 	for (i = 0; i < conf->nrecipes; i++) {
 		r = conf->recipes[i];

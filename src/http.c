@@ -345,10 +345,11 @@ http_apply(struct http_server *hs, const struct source *src,
 {
 	struct s3_event		*e;
 	struct object_version	 ov;
+	struct strv		 outputs = { NULL, 0 }, one;
 	char			*cause, *etag;
 	int64_t			 size;
 	size_t			 i;
-	int			 njobs, rc;
+	int			 njobs, rc, n;
 
 	if (http_db(hs) != 0) {
 		*msg = xstrdup("the database is unavailable; retry later");
@@ -364,8 +365,11 @@ http_apply(struct http_server *hs, const struct source *src,
 			continue;
 		}
 		if (e->removed) {
-			if (ledger_mark_deleted(hs->conn, src->name, e->key,
-			    &cause) != 0)
+			one.v = &e->key;
+			one.n = 1;
+			if (ledger_delete(hs->conn, src, LEDGER_KEYS, &one,
+			    src->on_delete == ON_DELETE_REMOVE ? &outputs :
+			    NULL, &n, &cause) != 0)
 				goto db_failed;
 			(*deleted)++;
 			continue;
@@ -405,9 +409,15 @@ http_apply(struct http_server *hs, const struct source *src,
 	}
 	if (db_commit(hs->conn, &cause) != 0)
 		goto db_failed;
+	/* Committed: the ledger says removed, now the outputs go. */
+	if (outputs.n > 0)
+		log_info("webhook '%s': %zu outputs of deleted objects removed",
+		    src->name, store_remove_all(src, &outputs));
+	strv_clear(&outputs);
 	return (200);
 
 db_failed:
+	strv_clear(&outputs);
 	log_warnx("webhook '%s': cannot record the events: %s", src->name,
 	    cause);
 	free(cause);

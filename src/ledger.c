@@ -177,26 +177,6 @@ ledger_live(PGconn *conn, const char *source, struct ledger_folder *lf,
 	return (0);
 }
 
-/* Record that a key no longer exists in its source. */
-int
-ledger_mark_deleted(PGconn *conn, const char *source, const char *key,
-    char **cause)
-{
-	PGresult	*res;
-	const char	*params[2] = { source, key };
-
-	res = PQexecParams(conn, "UPDATE objwatch.objects SET deleted_at = "
-	    "now() WHERE source = $1 AND key = $2 AND deleted_at IS NULL",
-	    2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		*cause = db_error(conn, res);
-		PQclear(res);
-		return (-1);
-	}
-	PQclear(res);
-	return (0);
-}
-
 /* The folders of source that hold objects still present, per the ledger. */
 int
 ledger_folders(PGconn *conn, const char *source, struct strv *folders,

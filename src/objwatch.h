@@ -680,8 +680,6 @@ int	 ledger_delete(PGconn *, const struct source *, enum ledger_scope,
 	     const struct strv *, struct strv *outputs, int *n, char **cause);
 int	 ledger_live(PGconn *, const char *source, struct ledger_folder *,
 	     char **cause);
-int	 ledger_mark_deleted(PGconn *, const char *source, const char *key,
-	     char **cause);
 
 /* source-dir.c: watched folders (one thread for all: libinotifytools). */
 struct dir_watcher;
@@ -796,6 +794,8 @@ int	 s3_get(const struct source *, const char *key, uint64_t limit,
 int	 s3_put(const struct source *via, const char *bucket, const char *key,
 	     const void *, size_t, const char *mime, const char *from_source,
 	     struct job_error *);
+int	 s3_delete(const struct source *, const char *bucket, const char *key,
+	     char **cause);
 int	 s3_head(const struct source *, const char *key, char **etag,
 	     int64_t *size, char **cause);
 int	 s3_list(const struct source *, struct s3_listing *, char **cause);
@@ -845,6 +845,9 @@ void	 http_set_config(struct http_server *, const struct config *);
 unsigned int http_port(const struct http_server *);
 
 /* store.c: an output, to whichever kind of place its recipe names. */
+int	 store_remove(const struct source *, const char *location,
+	     char **cause);
+size_t	 store_remove_all(const struct source *, const struct strv *);
 int	 store_put(const struct recipe *, const char *location, const void *,
 	     size_t, const char *mime, const struct source *,
 	     struct job_error *);

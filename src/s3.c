@@ -337,6 +337,8 @@ s3_verb(const char *method)
 		return ("put");
 	if (strcmp(method, "HEAD") == 0)
 		return ("head");
+	if (strcmp(method, "DELETE") == 0)
+		return ("delete");
 	return (method);
 }
 
@@ -692,6 +694,35 @@ s3_put(const struct source *via, const char *bucket, const char *key,
 	}
 	s3_request_clear(&rq);
 	return (code == 200 ? 0 : -1);
+}
+
+/*
+ * DELETE an output whose object was deleted (on_delete = remove). One
+ * already gone counts as removed. Returns 0, or -1 with *cause.
+ */
+int
+s3_delete(const struct source *via, const char *bucket, const char *key,
+    char **cause)
+{
+	struct s3_call		 call = { .method = "DELETE" };
+	struct s3_request	 rq;
+	char			*what;
+	long			 code;
+	int			 how;
+
+	call.bucket = bucket;
+	call.key = key;
+	memset(&rq, 0, sizeof rq);
+	rq.limit = S3_XML_LIMIT;
+	code = s3_perform(via, &call, &rq, cause);
+	if (code != -1 && code != 204 && code != 200 && code != 404) {
+		xasprintf(&what, "delete '%s' in bucket '%s'", key, bucket);
+		*cause = s3_error_explain(via, bucket, what, 1, code, rq.body,
+		    rq.bucket_region, &how);
+		free(what);
+	}
+	s3_request_clear(&rq);
+	return (code == 204 || code == 200 || code == 404 ? 0 : -1);
 }
 
 /*

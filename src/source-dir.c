@@ -1155,9 +1155,8 @@ dir_forget(struct dir_watcher *dw, const struct source *src,
     enum ledger_scope scope, const struct strv *what)
 {
 	struct strv		 outputs = { NULL, 0 };
-	const struct recipe	*r;
-	char			*cause, *path;
-	size_t			 i, j, removed = 0;
+	char			*cause;
+	size_t			 removed;
 	int			 n, remove;
 
 	if (what->n == 0 || dir_db_flushed(dw) != 0)
@@ -1169,26 +1168,8 @@ dir_forget(struct dir_watcher *dw, const struct source *src,
 		return;
 	}
 	dw->deleted += n;
-	for (i = 0; i < outputs.n; i++) {
-		/* Only ever a file inside one of this source's outputs. */
-		for (j = 0; j < src->nrecipes; j++) {
-			r = src->recipes[j];
-			if (r->output_kind == OUTPUT_DIR &&
-			    r->output_root != NULL &&
-			    dir_under(outputs.v[i], r->output_root) &&
-			    strcmp(outputs.v[i], r->output_root) != 0)
-				break;
-		}
-		if (j == src->nrecipes)
-			continue;
-		path = store_file_path(src->recipes[j], src, outputs.v[i]);
-		if (unlink(path) == 0 || errno == ENOENT)
-			removed++;
-		else
-			log_warn("source '%s': cannot remove output '%s'",
-			    src->name, outputs.v[i]);
-		free(path);
-	}
+	/* Only ever a file or object inside one of this source's outputs. */
+	removed = store_remove_all(src, &outputs);
 	if (n > 0 && remove)
 		log_info("source '%s': %d objects deleted (%s%s), %zu outputs "
 		    "removed", src->name, n, what->v[0],

@@ -155,10 +155,11 @@ s3_poll_once(struct s3_poller *p, char **cause)
 	struct ledger_folder	 known;
 	struct s3_object	*o, probe;
 	struct object_version	 ov;
+	struct strv		 outputs = { NULL, 0 }, one;
 	size_t			 i, j;
 	uint64_t		 queued = 0, deleted = 0, listed = 0;
 	double			 t0 = now_monotonic();
-	int			 in_tx = 0, njobs, rc = -1;
+	int			 in_tx = 0, njobs, n, rc = -1;
 
 	if (s3_list(src, &l, cause) != 0)
 		return (-1);
@@ -208,16 +209,23 @@ s3_poll_once(struct s3_poller *p, char **cause)
 			continue;	/* outside what was listed */
 		if (s3_begin(p, &in_tx, cause) != 0)
 			goto out;
-		if (ledger_mark_deleted(p->conn, src->name, known.v[i].key,
+		one.v = &known.v[i].key;
+		one.n = 1;
+		if (ledger_delete(p->conn, src, LEDGER_KEYS, &one,
+		    src->on_delete == ON_DELETE_REMOVE ? &outputs : NULL, &n,
 		    cause) != 0)
 			goto out;
-		deleted++;
+		deleted += n;
 	}
 	if (in_tx && db_commit(p->conn, cause) != 0) {
 		in_tx = 0;
 		goto out;
 	}
 	in_tx = 0;
+	/* Committed: the ledger says removed, now the outputs go. */
+	if (outputs.n > 0)
+		log_info("source '%s': %zu outputs of deleted objects removed",
+		    src->name, store_remove_all(src, &outputs));
 	if (queued > 0 || deleted > 0)
 		log_info("source '%s': listed %" PRIu64 " objects in %d "
 		    "requests: %" PRIu64 " new jobs, %" PRIu64 " deleted, "
@@ -231,6 +239,7 @@ s3_poll_once(struct s3_poller *p, char **cause)
 out:
 	if (in_tx)
 		db_rollback(p->conn);
+	strv_clear(&outputs);
 	ledger_folder_clear(&known);
 	s3_listing_clear(&l);
 	return (rc);

@@ -5,8 +5,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "objwatch.h"
 #include "banned.h"
@@ -47,4 +49,69 @@ store_put(const struct recipe *r, const char *location, const void *data,
 	job_error_set(err, ERROR_CONFIG, 0, "recipe '%s': this build cannot "
 	    "store outputs of its kind", r->name);
 	return (-1);
+}
+
+/*
+ * Remove an output of one of src's recipes, at location as recorded, when
+ * its object was deleted (on_delete = remove): a file under the recipe's
+ * output root, or an object of its output bucket. A location that no
+ * recipe of src writes is left alone. Returns 1 when removed (or gone
+ * already), 0 when left alone, -1 with *cause on failure.
+ */
+int
+store_remove(const struct source *src, const char *location, char **cause)
+{
+	const struct recipe	*r;
+	size_t			 i, rootlen;
+	char			*path;
+
+	for (i = 0; i < src->nrecipes; i++) {
+		r = src->recipes[i];
+		if (r->output_root == NULL || r->output_kind == OUTPUT_TABLE)
+			continue;
+		rootlen = strlen(r->output_root);
+		/* strictly inside the root, at a '/' or the root's own end */
+		if (strncmp(location, r->output_root, rootlen) != 0 ||
+		    location[rootlen] == '\0' ||
+		    (r->output_root[rootlen - 1] != '/' &&
+		    location[rootlen] != '/'))
+			continue;
+		if (r->output_kind == OUTPUT_S3)
+			return (s3_delete(r->output_via, r->output_bucket,
+			    location + 3 + strlen(r->output_bucket) + 1,
+			    cause) == 0 ? 1 : -1);
+		path = store_file_path(r, src, location);
+		if (unlink(path) == -1 && errno != ENOENT) {
+			xasprintf(cause, "cannot remove '%s': %s", path,
+			    strerror(errno));
+			free(path);
+			return (-1);
+		}
+		free(path);
+		return (1);
+	}
+	return (0);
+}
+
+/*
+ * Remove the outputs of objects just marked deleted, saying in the log
+ * what could not be; returns how many were removed.
+ */
+size_t
+store_remove_all(const struct source *src, const struct strv *locations)
+{
+	size_t	 i, removed = 0;
+	char	*cause;
+	int	 rc;
+
+	for (i = 0; i < locations->n; i++) {
+		if ((rc = store_remove(src, locations->v[i], &cause)) == 1)
+			removed++;
+		else if (rc == -1) {
+			log_warnx("source '%s': cannot remove output '%s': %s",
+			    src->name, locations->v[i], cause);
+			free(cause);
+		}
+	}
+	return (removed);
 }
