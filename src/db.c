@@ -389,6 +389,37 @@ db_exec_params(PGconn *conn, const char *sql, int n,
 	return (0);
 }
 
+/*
+ * A PostgreSQL text[] literal holding the n strings of v, every element
+ * quoted, for a parameter such as "= ANY($1::text[])" or unnest().
+ */
+char *
+db_text_array(const char *const *v, size_t n)
+{
+	char		*out, *o;
+	const char	*p;
+	size_t		 i, len = 3;
+
+	for (i = 0; i < n; i++)
+		len += strlen(v[i]) * 2 + 3;
+	o = out = xmalloc(len);
+	*o++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return (out);
+}
+
 /* Close a connection (NULL: nothing to close). */
 void
 db_close(PGconn *conn)

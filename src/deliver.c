@@ -506,30 +506,21 @@ struct deliverer *
 deliver_start(const struct config *conf, volatile sig_atomic_t *stop)
 {
 	struct deliverer	*d;
-	struct buf		 b;
+	struct strv		 names = { NULL, 0 };
 	size_t			 i;
-	int			 any = 0;
 
 	deliver_conf = conf;
-	buf_init(&b);
-	buf_add(&b, "{", 1);
 	for (i = 0; i < conf->nrecipes; i++) {
-		if (conf->recipes[i]->notify_url == NULL)
-			continue;
-		/* recipe names are letters, digits, '-', '_' and '.' */
-		buf_printf(&b, "%s%s", any ? "," : "",
-		    conf->recipes[i]->name);
-		any = 1;
+		if (conf->recipes[i]->notify_url != NULL)
+			strv_push(&names, conf->recipes[i]->name);
 	}
-	buf_add(&b, "}", 1);
-	if (!any) {
-		buf_clear(&b);
+	if (names.n == 0)
 		return (NULL);
-	}
 	d = xcalloc(1, sizeof *d);
 	d->conf = conf;
 	d->stop = stop;
-	d->recipes = buf_take(&b);
+	d->recipes = db_text_array((const char *const *)names.v, names.n);
+	strv_clear(&names);
 	xasprintf(&d->name, "%s:deliver", worker_host());
 	if (pthread_create(&d->thread, NULL, deliver_main, d) != 0) {
 		log_warnx("webhook: cannot start the sender thread: "

@@ -27,34 +27,6 @@
 #include "objwatch.h"
 #include "banned.h"
 
-/* A PostgreSQL text[] literal holding the n strings of v. */
-static char *
-ledger_array(const char *const *v, size_t n)
-{
-	char		*out, *o;
-	const char	*p;
-	size_t		 i, len = 3;
-
-	for (i = 0; i < n; i++)
-		len += strlen(v[i]) * 2 + 3;
-	o = out = xmalloc(len);
-	*o++ = '{';
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			*o++ = ',';
-		*o++ = '"';
-		for (p = v[i]; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				*o++ = '\\';
-			*o++ = *p;
-		}
-		*o++ = '"';
-	}
-	*o++ = '}';
-	*o = '\0';
-	return (out);
-}
-
 /* Order ledger entries by key, then version (for qsort and bsearch). */
 int
 ledger_entry_cmp(const void *a, const void *b)
@@ -98,8 +70,8 @@ ledger_folder_read(PGconn *conn, const struct source *src,
 		names[i] = src->recipes[i]->name;
 		hashes[i] = src->recipes[i]->hash;
 	}
-	rarr = ledger_array(names, n);
-	harr = ledger_array(hashes, n);
+	rarr = db_text_array(names, n);
+	harr = db_text_array(hashes, n);
 	free(names);
 	free(hashes);
 	params[0] = src->name;
@@ -240,7 +212,7 @@ ledger_delete(PGconn *conn, const struct source *src, enum ledger_scope scope,
 	}
 	if (scope == LEDGER_KEYS) {
 		where = "key = ANY($2::text[])";
-		arg1 = ledger_array((const char *const *)what->v, what->n);
+		arg1 = db_text_array((const char *const *)what->v, what->n);
 		nparams = 2;
 	} else {
 		where = "(folder = $2 OR folder LIKE $3)";
@@ -353,12 +325,12 @@ ledger_enqueue(PGconn *conn, const struct source *src,
 		names[i] = src->recipes[i]->name;
 		hashes[i] = src->recipes[i]->hash;
 	}
-	arr[0] = ledger_array(keys, n);
-	arr[1] = ledger_array(versions, n);
-	arr[2] = ledger_array((const char *const *)sizes, n);
-	arr[3] = ledger_array((const char *const *)mtimes, n);
-	arr[4] = ledger_array(names, src->nrecipes);
-	arr[5] = ledger_array(hashes, src->nrecipes);
+	arr[0] = db_text_array(keys, n);
+	arr[1] = db_text_array(versions, n);
+	arr[2] = db_text_array((const char *const *)sizes, n);
+	arr[3] = db_text_array((const char *const *)mtimes, n);
+	arr[4] = db_text_array(names, src->nrecipes);
+	arr[5] = db_text_array(hashes, src->nrecipes);
 	for (i = 0; i < n; i++) {
 		free(sizes[i]);
 		free(mtimes[i]);

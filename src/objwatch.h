@@ -575,6 +575,7 @@ int	 db_ok(PGconn *);
 int	 db_exec(PGconn *, const char *sql, char **cause);
 int	 db_exec_params(PGconn *, const char *sql, int n,
 	     const char *const *params, char **cause);
+char	*db_text_array(const char *const *, size_t);
 void	 db_close(PGconn *);
 int	 db_ping(PGconn *, char **cause);
 int	 db_begin(PGconn *, char **cause);

@@ -24,31 +24,6 @@
 #include "objwatch.h"
 #include "banned.h"
 
-/* Quote a string for a PostgreSQL text[] literal. */
-static void
-array_append(char **buf, const char *s)
-{
-	char		*next, *q, *o;
-	const char	*p;
-
-	q = o = xmalloc(strlen(s) * 2 + 3);
-	*o++ = '"';
-	for (p = s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			*o++ = '\\';
-		*o++ = *p;
-	}
-	*o++ = '"';
-	*o = '\0';
-	if (*buf == NULL)
-		xasprintf(&next, "{%s", q);
-	else
-		xasprintf(&next, "%s,%s", *buf, q);
-	free(*buf);
-	*buf = next;
-	free(q);
-}
-
 static const char enqueue_sql[] =
 	"WITH ins AS ("
 	"  INSERT INTO objwatch.objects (source, key, version, size, mtime,"
@@ -94,23 +69,20 @@ queue_enqueue(PGconn *conn, const struct source *src,
 {
 	PGresult	*res;
 	char		 size[32], mtime[32], attempts[16];
-	char		*recipes = NULL, *hashes = NULL, *rarr, *harr;
+	struct strv	 names = { NULL, 0 }, hashes = { NULL, 0 };
+	char		*rarr, *harr;
 	const char	*params[9];
 	size_t		 i;
 	int		 tries;
 
 	for (i = 0; i < src->nrecipes; i++) {
-		array_append(&recipes, src->recipes[i]->name);
-		array_append(&hashes, src->recipes[i]->hash);
+		strv_push(&names, src->recipes[i]->name);
+		strv_push(&hashes, src->recipes[i]->hash);
 	}
-	if (recipes == NULL) {
-		recipes = xstrdup("{");
-		hashes = xstrdup("{");
-	}
-	xasprintf(&rarr, "%s}", recipes);
-	xasprintf(&harr, "%s}", hashes);
-	free(recipes);
-	free(hashes);
+	rarr = db_text_array((const char *const *)names.v, names.n);
+	harr = db_text_array((const char *const *)hashes.v, hashes.n);
+	strv_clear(&names);
+	strv_clear(&hashes);
 	params[5] = rarr;
 	params[6] = harr;
 	snprintf(size, sizeof size, "%" PRId64, ov->size);
@@ -558,7 +530,8 @@ queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
 {
 	const struct recipe	*r;
 	PGresult		*res;
-	char			*sources, *arr, attempts[16];
+	struct strv		 sources;
+	char			*arr, attempts[16];
 	const char		*params[4];
 	size_t			 i, j, k;
 
@@ -568,18 +541,18 @@ queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
 		r = conf->recipes[i];
 		if (!r->reprocess)
 			continue;
-		sources = NULL;
+		memset(&sources, 0, sizeof sources);
 		for (j = 0; j < conf->nsources; j++) {
 			for (k = 0; k < conf->sources[j]->nrecipes; k++) {
 				if (conf->sources[j]->recipes[k] == r)
-					array_append(&sources,
+					strv_push(&sources,
 					    conf->sources[j]->name);
 			}
 		}
-		if (sources == NULL)
+		if (sources.n == 0)
 			continue;
-		xasprintf(&arr, "%s}", sources);
-		free(sources);
+		arr = db_text_array((const char *const *)sources.v, sources.n);
+		strv_clear(&sources);
 		params[0] = r->name;
 		params[1] = r->hash;
 		params[2] = arr;

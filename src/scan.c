@@ -36,19 +36,17 @@ static const char scan_sql[] =
 	"WHERE o.source = ANY($1::text[])"
 	"  AND (j.state <> 'done' OR j.finished_at >= to_timestamp($2::float8))";
 
-/* "{a,b}" as a text[] literal of the chosen sources' names. */
+/* The configured sources' names as a text[] literal. */
 static char *
 scan_array(const struct config *conf)
 {
 	struct strv	 names = { NULL, 0 };
-	char		*joined, *out;
+	char		*out;
 	size_t		 i;
 
 	for (i = 0; i < conf->nsources; i++)
 		strv_push(&names, conf->sources[i]->name);
-	joined = strv_join(&names, ",");
-	xasprintf(&out, "{%s}", joined);
-	free(joined);
+	out = db_text_array((const char *const *)names.v, names.n);
 	strv_clear(&names);
 	return (out);
 }
