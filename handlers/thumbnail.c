@@ -202,28 +202,37 @@ thumbnail_focus_cut(const struct thumbnail *t, VipsImage *in, int box_w,
 	return (vips_extract_area(in, out, x, y, w, h, NULL));
 }
 
-static int
-thumbnail_run(const struct step *st, struct image_job *job)
+/*
+ * What vips_thumbnail is asked for: the box (width x height, VIPS_MAX_COORD
+ * for a side left free), how it may resize, what it crops, and for a focal
+ * point the side of the box to cut afterwards.
+ */
+struct thumbnail_plan {
+	int		 width, height;
+	VipsSize	 size;
+	VipsInteresting	 crop;
+	int		 box_w, box_h;	/* focus: the side cut after, or 0 */
+	int		 frames;
+};
+
+/* Work out the plan for the input as it will stand after rotation. */
+static void
+thumbnail_plan(const struct thumbnail *t, const struct image_job *job,
+    int frames, struct thumbnail_plan *p)
 {
-	const struct thumbnail	*t = st->data;
-	VipsImage		*out = NULL, *padded, *cut;
-	VipsSize		 size;
-	VipsInteresting		 crop;
-	char			 options[64];
-	int			 width, height, in_w, in_h, frames, rc;
-	int			 box_w = 0, box_h = 0;
-	double			 s;
+	int	 in_w, in_h;
+	double	 s;
 
-	if ((frames = thumbnail_frames(t, job)) == -1)
-		return (-1);
-	width = t->width ? t->width : VIPS_MAX_COORD;
-	height = t->height ? t->height : VIPS_MAX_COORD;
-	size = t->enlarge ? VIPS_SIZE_BOTH : VIPS_SIZE_DOWN;
+	memset(p, 0, sizeof *p);
+	p->frames = frames;
+	p->width = t->width ? t->width : VIPS_MAX_COORD;
+	p->height = t->height ? t->height : VIPS_MAX_COORD;
+	p->size = t->enlarge ? VIPS_SIZE_BOTH : VIPS_SIZE_DOWN;
 	if (t->fit == FIT_FILL)
-		size = VIPS_SIZE_FORCE;
-	crop = t->fit == FIT_COVER ? t->crop : VIPS_INTERESTING_NONE;
+		p->size = VIPS_SIZE_FORCE;
+	p->crop = t->fit == FIT_COVER ? t->crop : VIPS_INTERESTING_NONE;
 
-	/* The input as it will stand: EXIF 5 to 8 swap the sides. */
+	/* EXIF orientations 5 to 8 swap the sides. */
 	in_w = job->in_width;
 	in_h = job->in_height;
 	if (t->autorotate && job->in_orientation >= 5 &&
@@ -231,80 +240,110 @@ thumbnail_run(const struct step *st, struct image_job *job)
 		in_w = job->in_height;
 		in_h = job->in_width;
 	}
-	if (t->fit == FIT_COVER && !t->enlarge && in_w > 0 && in_h > 0) {
-		s = VIPS_MIN(1.0, VIPS_MIN((double)in_w / width,
-		    (double)in_h / height));
+	if (t->fit != FIT_COVER || in_w <= 0 || in_h <= 0)
+		return;
+	if (!t->enlarge) {
+		/* A box larger than the input shrinks to fit inside it. */
+		s = VIPS_MIN(1.0, VIPS_MIN((double)in_w / p->width,
+		    (double)in_h / p->height));
 		if (s < 1.0) {
-			width = VIPS_MAX(1, (int)lround(width * s));
-			height = VIPS_MAX(1, (int)lround(height * s));
+			p->width = VIPS_MAX(1, (int)lround(p->width * s));
+			p->height = VIPS_MAX(1, (int)lround(p->height * s));
 		}
 	}
-	if (t->fit == FIT_COVER && t->focus && in_w > 0 && in_h > 0) {
+	if (t->focus) {
 		/* Shrink so the image covers the box, then cut. */
-		crop = VIPS_INTERESTING_NONE;
-		size = VIPS_SIZE_BOTH;
-		if ((double)in_w * height > (double)in_h * width) {
-			box_w = width;
-			width = VIPS_MAX_COORD;
+		p->crop = VIPS_INTERESTING_NONE;
+		p->size = VIPS_SIZE_BOTH;
+		if ((double)in_w * p->height > (double)in_h * p->width) {
+			p->box_w = p->width;
+			p->width = VIPS_MAX_COORD;
 		} else {
-			box_h = height;
-			height = VIPS_MAX_COORD;
+			p->box_h = p->height;
+			p->height = VIPS_MAX_COORD;
 		}
 	}
+}
 
+/* Decode (shrinking on load) or resize the pipeline's image into *out. */
+static int
+thumbnail_shrink(const struct thumbnail *t, const struct thumbnail_plan *p,
+    struct image_job *job, VipsImage **out)
+{
+	char	 options[64];
+
+	if (job->image != NULL)
+		return (vips_thumbnail_image(job->image, out, p->width,
+		    "height", p->height, "size", p->size,
+		    "no_rotate", !t->autorotate, "crop", p->crop, NULL));
 	/* Only multi-page loaders take n; the default is the first page. */
-	if (frames > 1)
+	if (p->frames > 1)
 		snprintf(options, sizeof options, "fail_on=truncated,n=%d",
-		    frames);
+		    p->frames);
 	else
 		snprintf(options, sizeof options, "fail_on=truncated");
-	if (job->image != NULL) {
-		rc = vips_thumbnail_image(job->image, &out, width,
-		    "height", height, "size", size,
-		    "no_rotate", !t->autorotate, "crop", crop, NULL);
-	} else {
-		rc = vips_thumbnail_buffer((void *)job->in, job->inlen, &out,
-		    width, "height", height, "size", size,
-		    "no_rotate", !t->autorotate, "crop", crop,
-		    "option_string", options, NULL);
-	}
-	if (rc != 0) {
+	return (vips_thumbnail_buffer((void *)job->in, job->inlen, out,
+	    p->width, "height", p->height, "size", p->size,
+	    "no_rotate", !t->autorotate, "crop", p->crop,
+	    "option_string", options, NULL));
+}
+
+/* fit = contain: centre the image on the background, out to the box. */
+static int
+thumbnail_pad(const struct thumbnail *t, VipsImage *in, int width,
+    int height, VipsImage **out)
+{
+	VipsArrayDouble	*bg;
+	double		 colour[4];
+	int		 n, rc;
+
+	/* Match the background to the image's bands: grey, alpha. */
+	memcpy(colour, t->background, sizeof colour);
+	n = in->Bands > 4 ? 4 : in->Bands;
+	if (n == 2)
+		colour[1] = colour[3];
+	bg = vips_array_double_new(colour, n);
+	rc = vips_gravity(in, out, VIPS_COMPASS_DIRECTION_CENTRE, width,
+	    height, "extend", VIPS_EXTEND_BACKGROUND, "background", bg, NULL);
+	vips_area_unref(VIPS_AREA(bg));
+	return (rc);
+}
+
+static int
+thumbnail_run(const struct step *st, struct image_job *job)
+{
+	const struct thumbnail	*t = st->data;
+	struct thumbnail_plan	 p;
+	VipsImage		*out = NULL, *next;
+	int			 frames, rc;
+
+	if ((frames = thumbnail_frames(t, job)) == -1)
+		return (-1);
+	thumbnail_plan(t, job, frames, &p);
+	if (thumbnail_shrink(t, &p, job, &out) != 0) {
 		image_job_fail(job, ERROR_DECODE, "decode");
 		return (-1);
 	}
-	if (t->fit == FIT_COVER && t->focus) {
+	if (p.box_w != 0 || p.box_h != 0) {
 		rc = thumbnail_focus_cut(t, out,
-		    width == VIPS_MAX_COORD ? box_w : width,
-		    height == VIPS_MAX_COORD ? box_h : height, &cut);
+		    p.box_w != 0 ? p.box_w : p.width,
+		    p.box_h != 0 ? p.box_h : p.height, &next);
 		g_object_unref(out);
 		if (rc != 0) {
 			image_job_fail(job, ERROR_DECODE, "crop");
 			return (-1);
 		}
-		out = cut;
+		out = next;
 	}
-	if (t->fit == FIT_CONTAIN && (out->Xsize != width ||
-	    out->Ysize != height)) {
-		VipsArrayDouble	*bg;
-		double		 colour[4];
-		int		 n;
-
-		/* Match the background to the image's bands: grey, alpha. */
-		memcpy(colour, t->background, sizeof colour);
-		n = out->Bands > 4 ? 4 : out->Bands;
-		if (n == 2)
-			colour[1] = colour[3];
-		bg = vips_array_double_new(colour, n);
-		rc = vips_gravity(out, &padded, VIPS_COMPASS_DIRECTION_CENTRE,
-		    width, height, "extend", VIPS_EXTEND_BACKGROUND,
-		    "background", bg, NULL);
-		vips_area_unref(VIPS_AREA(bg));
+	if (t->fit == FIT_CONTAIN && (out->Xsize != p.width ||
+	    out->Ysize != p.height)) {
+		rc = thumbnail_pad(t, out, p.width, p.height, &next);
 		g_object_unref(out);
 		if (rc != 0) {
 			image_job_fail(job, ERROR_DECODE, "pad");
 			return (-1);
 		}
-		out = padded;
+		out = next;
 	}
 	if (job->image != NULL)
 		g_object_unref(job->image);
