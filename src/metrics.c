@@ -366,37 +366,30 @@ metrics_append(char **out, const char *fmt, ...)
 static void
 metrics_from_db(PGconn *conn)
 {
-	PGresult	*res;
-	int		 i;
+	struct queue_depth	*depths;
+	double			 oldest;
+	char			*cause;
+	size_t			 i, n;
 
 	if (conn == NULL)
 		return;
-	/* The claim index covers exactly the unfinished jobs. */
-	res = PQexec(conn, "SELECT recipe, count(*), coalesce(extract(epoch "
-	    "FROM now() - min(created_at)), 0) FROM objwatch.jobs WHERE state "
-	    "IN ('queued', 'running', 'failed') AND run_after IS NOT NULL "
-	    "GROUP BY recipe");
-	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-		double	 oldest = 0, age;
-
-		pthread_mutex_lock(&metrics_lock);
-		for (i = 0; i < (int)nmetrics; i++) {
-			if (strcmp(metrics[i].name, "objwatch_queue_depth") == 0)
-				metrics[i].value = 0;
-		}
-		pthread_mutex_unlock(&metrics_lock);
-		for (i = 0; i < PQntuples(res); i++) {
-			metrics_set("objwatch_queue_depth",
-			    atof(PQgetvalue(res, i, 1)), "recipe",
-			    PQgetvalue(res, i, 0));
-			age = atof(PQgetvalue(res, i, 2));
-			if (age > oldest)
-				oldest = age;
-		}
-		metrics_set("objwatch_oldest_pending_seconds", oldest, NULL,
-		    NULL);
+	if (queue_depths(conn, &depths, &n, &oldest, &cause) != 0) {
+		log_debug("metrics: %s", cause);
+		free(cause);
+		return;
 	}
-	PQclear(res);
+	/* A recipe whose queue drained reads 0, not its last depth. */
+	pthread_mutex_lock(&metrics_lock);
+	for (i = 0; i < nmetrics; i++) {
+		if (strcmp(metrics[i].name, "objwatch_queue_depth") == 0)
+			metrics[i].value = 0;
+	}
+	pthread_mutex_unlock(&metrics_lock);
+	for (i = 0; i < n; i++)
+		metrics_set("objwatch_queue_depth", depths[i].jobs, "recipe",
+		    depths[i].recipe);
+	queue_depths_free(depths, n);
+	metrics_set("objwatch_oldest_pending_seconds", oldest, NULL, NULL);
 }
 
 /* The whole /metrics page, in Prometheus text format; free it. */

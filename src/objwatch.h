@@ -650,6 +650,22 @@ int	 queue_fail(PGconn *, const char *worker, const struct claimed_job *,
 void	 claimed_job_clear(struct claimed_job *);
 int	 queue_reprocess(PGconn *, const struct config *, int *njobs,
 	     char **cause);
+/* How the jobs of the configured sources stand, for `objwatch scan`. */
+struct queue_progress {
+	long long	 done;		/* finished since the start */
+	long long	 pending;	/* still to run */
+	long long	 failed;	/* failed for good since the start */
+};
+int	 queue_scan_progress(PGconn *, const struct config *,
+	     const char *since, struct queue_progress *, char **cause);
+/* A recipe's unfinished jobs, for the queue gauges. */
+struct queue_depth {
+	char	*recipe;
+	double	 jobs;
+};
+int	 queue_depths(PGconn *, struct queue_depth **, size_t *,
+	     double *oldest_s, char **cause);
+void	 queue_depths_free(struct queue_depth *, size_t);
 double	 queue_backoff(int attempts);
 
 /* ledger.c: the ledger one folder at a time, for reconciles. */

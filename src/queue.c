@@ -574,3 +574,100 @@ queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
 	}
 	return (0);
 }
+
+static const char progress_sql[] =
+	"SELECT"
+	"  count(*) FILTER (WHERE j.state IN ('done', 'failed', 'dead')"
+	"    AND j.finished_at >= to_timestamp($2::float8)"
+	"    AND NOT (j.state = 'failed' AND j.run_after IS NOT NULL)),"
+	"  count(*) FILTER (WHERE j.state IN ('queued', 'running') OR"
+	"    (j.state = 'failed' AND j.run_after IS NOT NULL)),"
+	"  count(*) FILTER (WHERE j.state IN ('failed', 'dead')"
+	"    AND j.finished_at >= to_timestamp($2::float8)"
+	"    AND j.run_after IS NULL) "
+	"FROM objwatch.jobs j JOIN objwatch.objects o ON o.id = j.object_id "
+	"WHERE o.source = ANY($1::text[])"
+	"  AND (j.state <> 'done' OR j.finished_at >= to_timestamp($2::float8))";
+
+/*
+ * How the jobs of conf's sources stand for `objwatch scan`: finished since
+ * the database time since (epoch seconds), still to
+ * run, and failed for good since then.
+ */
+int
+queue_scan_progress(PGconn *conn, const struct config *conf,
+    const char *since, struct queue_progress *p, char **cause)
+{
+	struct strv	 names = { NULL, 0 };
+	PGresult	*res;
+	const char	*params[2];
+	char		*arr;
+	size_t		 i;
+
+	for (i = 0; i < conf->nsources; i++)
+		strv_push(&names, conf->sources[i]->name);
+	arr = db_text_array((const char *const *)names.v, names.n);
+	strv_clear(&names);
+	params[0] = arr;
+	params[1] = since;
+	res = PQexecParams(conn, progress_sql, 2, NULL, params, NULL, NULL, 0);
+	free(arr);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	p->done = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	p->pending = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	p->failed = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * The unfinished jobs per recipe into *depths (free with
+ * queue_depths_free), and the age in seconds of the oldest of them all.
+ */
+int
+queue_depths(PGconn *conn, struct queue_depth **depths, size_t *n,
+    double *oldest_s, char **cause)
+{
+	PGresult	*res;
+	double		 age;
+	int		 i, rows;
+
+	/* The claim index covers exactly the unfinished jobs. */
+	res = PQexec(conn, "SELECT recipe, count(*), coalesce(extract(epoch "
+	    "FROM now() - min(created_at)), 0) FROM objwatch.jobs WHERE state "
+	    "IN ('queued', 'running', 'failed') AND run_after IS NOT NULL "
+	    "GROUP BY recipe");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	rows = PQntuples(res);
+	*depths = rows > 0 ? xcalloc(rows, sizeof **depths) : NULL;
+	*n = rows;
+	*oldest_s = 0;
+	for (i = 0; i < rows; i++) {
+		(*depths)[i].recipe = xstrdup(PQgetvalue(res, i, 0));
+		(*depths)[i].jobs = atof(PQgetvalue(res, i, 1));
+		age = atof(PQgetvalue(res, i, 2));
+		if (age > *oldest_s)
+			*oldest_s = age;
+	}
+	PQclear(res);
+	return (0);
+}
+
+/* Free what queue_depths gave. */
+void
+queue_depths_free(struct queue_depth *depths, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(depths[i].recipe);
+	free(depths);
+}

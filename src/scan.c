@@ -22,35 +22,6 @@
 #include "objwatch.h"
 #include "banned.h"
 
-static const char scan_sql[] =
-	"SELECT"
-	"  count(*) FILTER (WHERE j.state IN ('done', 'failed', 'dead')"
-	"    AND j.finished_at >= to_timestamp($2::float8)"
-	"    AND NOT (j.state = 'failed' AND j.run_after IS NOT NULL)),"
-	"  count(*) FILTER (WHERE j.state IN ('queued', 'running') OR"
-	"    (j.state = 'failed' AND j.run_after IS NOT NULL)),"
-	"  count(*) FILTER (WHERE j.state IN ('failed', 'dead')"
-	"    AND j.finished_at >= to_timestamp($2::float8)"
-	"    AND j.run_after IS NULL) "
-	"FROM objwatch.jobs j JOIN objwatch.objects o ON o.id = j.object_id "
-	"WHERE o.source = ANY($1::text[])"
-	"  AND (j.state <> 'done' OR j.finished_at >= to_timestamp($2::float8))";
-
-/* The configured sources' names as a text[] literal. */
-static char *
-scan_array(const struct config *conf)
-{
-	struct strv	 names = { NULL, 0 };
-	char		*out;
-	size_t		 i;
-
-	for (i = 0; i < conf->nsources; i++)
-		strv_push(&names, conf->sources[i]->name);
-	out = db_text_array((const char *const *)names.v, names.n);
-	strv_clear(&names);
-	return (out);
-}
-
 /* A duration as people read an ETA: 45s, 3m12s, 2h05m. */
 static void
 scan_eta(double s, char *buf, size_t size)
@@ -104,11 +75,11 @@ scan_run(const struct config *conf, volatile sig_atomic_t *stop,
     char **cause)
 {
 	struct daemon	 d;
-	PGresult	*res;
+	struct queue_progress progress;
 	PGconn		*conn;
-	const char	*params[2], *waiting;
-	char		*sources, since[32], *why;
-	double		 t0 = now_monotonic(), last_line = 0, now;
+	const char	*waiting;
+	char		 since[32], *why;
+	double		 t0 = now_monotonic(), last_line = 0, now, db_t0;
 	long long	 done = 0, pending = 0, failed = 0;
 	size_t		 i;
 	int		 tty = isatty(STDERR_FILENO), ready, rc = -1;
@@ -116,21 +87,13 @@ scan_run(const struct config *conf, volatile sig_atomic_t *stop,
 	if ((conn = db_connect(cause)) == NULL)
 		return (-1);
 	/* The database's clock, which stamps finished_at. */
-	res = PQexec(conn, "SELECT extract(epoch FROM now())");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*cause = db_error(conn, res);
-		PQclear(res);
-		PQfinish(conn);
+	if (db_now(conn, &db_t0, cause) != 0) {
+		db_close(conn);
 		return (-1);
 	}
-	snprintf(since, sizeof since, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	sources = scan_array(conf);
-	params[0] = sources;
-	params[1] = since;
+	snprintf(since, sizeof since, "%.6f", db_t0);
 	if (daemon_start_workers(&d, conf, cause) != 0) {
-		free(sources);
-		PQfinish(conn);
+		db_close(conn);
 		return (-1);
 	}
 	while (!*stop && !d.stop) {
@@ -143,24 +106,22 @@ scan_run(const struct config *conf, volatile sig_atomic_t *stop,
 				waiting = "(first scans still running)";
 			}
 		}
-		res = PQexecParams(conn, scan_sql, 2, NULL, params, NULL,
-		    NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			why = db_error(conn, res);
-			PQclear(res);
+		if (queue_scan_progress(conn, conf, since, &progress,
+		    &why) != 0) {
 			if (!db_ok(conn)) {
-				PQfinish(conn);
-				if ((conn = db_connect_retry(stop)) == NULL)
+				db_close(conn);
+				if ((conn = db_connect_retry(stop)) == NULL) {
+					free(why);
 					break;
+				}
 			}
 			log_warnx("scan: %s", why);
 			free(why);
 			continue;
 		}
-		done = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		pending = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-		failed = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-		PQclear(res);
+		done = progress.done;
+		pending = progress.pending;
+		failed = progress.failed;
 		now = now_monotonic();
 		if (tty || now - last_line >= 5) {
 			scan_report(done, pending, now - t0, tty, waiting);
@@ -184,7 +145,6 @@ scan_run(const struct config *conf, volatile sig_atomic_t *stop,
 		xasprintf(cause, "scan stopped with %lld jobs pending",
 		    pending);
 	daemon_stop(&d);
-	free(sources);
-	PQfinish(conn);
+	db_close(conn);
 	return (rc);
 }

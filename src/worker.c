@@ -282,8 +282,7 @@ worker_load_once(struct worker *w, struct claimed_job *job,
 		return (db_ok(w->conn) ? -1 : 1);
 	}
 	if (table_load(w->conn, r, job, in, st, &run->err) != 0) {
-		if (db_ok(w->conn))
-			PQclear(PQexec(w->conn, "ROLLBACK"));
+		db_rollback(w->conn);
 		return (db_ok(w->conn) || run->err.cls == ERROR_DECODE ? -1 :
 		    1);
 	}
@@ -295,8 +294,7 @@ worker_load_once(struct worker *w, struct claimed_job *job,
 	if (queue_complete(w->conn, w->name, job, r->hash, &out, &cause) != 0 ||
 	    db_exec(w->conn, "COMMIT", &cause) != 0) {
 		free(out.location);
-		if (db_ok(w->conn))
-			PQclear(PQexec(w->conn, "ROLLBACK"));
+		db_rollback(w->conn);
 		job_error_set(&run->err, ERROR_STORAGE, JOB_RETRY, "%s", cause);
 		free(cause);
 		return (1);
