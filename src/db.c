@@ -391,7 +391,8 @@ db_exec_params(PGconn *conn, const char *sql, int n,
 
 /*
  * A PostgreSQL text[] literal holding the n strings of v, every element
- * quoted, for a parameter such as "= ANY($1::text[])" or unnest().
+ * quoted and a NULL pointer as NULL, for a parameter such as
+ * "= ANY($1::text[])" or unnest().
  */
 char *
 db_text_array(const char *const *v, size_t n)
@@ -401,12 +402,17 @@ db_text_array(const char *const *v, size_t n)
 	size_t		 i, len = 3;
 
 	for (i = 0; i < n; i++)
-		len += strlen(v[i]) * 2 + 3;
+		len += v[i] == NULL ? 5 : strlen(v[i]) * 2 + 3;
 	o = out = xmalloc(len);
 	*o++ = '{';
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			*o++ = ',';
+		if (v[i] == NULL) {
+			memcpy(o, "NULL", 4);
+			o += 4;
+			continue;
+		}
 		*o++ = '"';
 		for (p = v[i]; *p != '\0'; p++) {
 			if (*p == '"' || *p == '\\')

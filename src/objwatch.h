@@ -633,6 +633,9 @@ struct job_output {
 	int64_t		 bytes;
 };
 
+int	 queue_enqueue_batch(PGconn *, const struct source *,
+	     const struct object_version *, size_t, int max_attempts,
+	     int *njobs, char **cause);
 int	 queue_enqueue(PGconn *, const struct source *,
 	     const struct object_version *, int max_attempts, int *njobs,
 	     char **cause);
@@ -690,9 +693,6 @@ void	 ledger_folder_clear(struct ledger_folder *);
 int	 ledger_entry_cmp(const void *, const void *);
 int	 ledger_folders(PGconn *, const char *source, struct strv *,
 	     char **cause);
-int	 ledger_enqueue(PGconn *, const struct source *,
-	     const struct object_version *, size_t, int max_attempts,
-	     int *njobs, char **cause);
 int	 ledger_delete(PGconn *, const struct source *, enum ledger_scope,
 	     const struct strv *, struct strv *outputs, int *n, char **cause);
 int	 ledger_live(PGconn *, const char *source, struct ledger_folder *,

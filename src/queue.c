@@ -24,20 +24,29 @@
 #include "objwatch.h"
 #include "banned.h"
 
+/*
+ * The one statement that records object versions and queues their jobs:
+ * $2..$5 and $9 are parallel arrays (key, version, size, mtime in ns,
+ * ETag or NULL) of one or many versions of source $1, $6 and $7 the
+ * recipes to queue and their hashes.
+ */
 static const char enqueue_sql[] =
-	"WITH ins AS ("
+	"WITH v AS ("
+	"  SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[],"
+	"      $5::bigint[], $9::text[]) AS v(key, version, size, mtime, etag)"
+	"), ins AS ("
 	"  INSERT INTO objwatch.objects (source, key, version, size, mtime,"
 	"      etag)"
-	"  VALUES ($1, $2, $3, $4::bigint,"
-	"          to_timestamp($5::bigint / 1e9), $9)"
+	"  SELECT $1, v.key, v.version, v.size, to_timestamp(v.mtime / 1e9),"
+	"      v.etag"
+	"  FROM v"
 	"  ON CONFLICT (source, key, version) DO UPDATE SET deleted_at = NULL"
 	"  WHERE objects.deleted_at IS NOT NULL"
 	"  RETURNING id"
 	"), obj AS ("
-	"  SELECT id FROM ins UNION ALL"
-	"  SELECT id FROM objwatch.objects"
-	"  WHERE source = $1 AND key = $2 AND version = $3"
-	"  LIMIT 1"
+	"  SELECT id FROM ins UNION"
+	"  SELECT o.id FROM objwatch.objects o JOIN v"
+	"    ON o.source = $1 AND o.key = v.key AND o.version = v.version"
 	"), j AS ("
 	"  INSERT INTO objwatch.jobs (object_id, recipe, recipe_hash,"
 	"      max_attempts)"
@@ -56,81 +65,105 @@ static const char enqueue_sql[] =
 	"    (SELECT count(*) FROM n)";
 
 /*
- * Record an object version and queue a job for each of the source's
- * recipes it has none for; *njobs says how many were new (0: all known
- * already). A recipe whose steps changed does not queue objects it has
- * already processed again: that is what a recipe's reprocess setting is
- * for.
+ * Record n object versions of src and queue a job for each of the
+ * source's recipes they have none for, in one statement; *njobs says how
+ * many jobs were new (0: all known already). A recipe whose steps changed
+ * does not queue objects it has already processed again: that is what a
+ * recipe's reprocess setting is for. Fails if any version is neither
+ * inserted nor visible (another session inserted it after this one's
+ * snapshot was taken): 1 then, and running it again sees it. Enqueuing
+ * is idempotent.
+ */
+int
+queue_enqueue_batch(PGconn *conn, const struct source *src,
+    const struct object_version *ov, size_t n, int max_attempts, int *njobs,
+    char **cause)
+{
+	PGresult	*res;
+	struct strv	 col[7];
+	char		*arr[7], attempts[16], num[32];
+	const char	*params[9], **etags;
+	size_t		 i, visible;
+
+	memset(col, 0, sizeof col);
+	for (i = 0; i < n; i++) {
+		strv_push(&col[0], ov[i].key);
+		strv_push(&col[1], ov[i].version);
+		snprintf(num, sizeof num, "%" PRId64, ov[i].size);
+		strv_push(&col[2], num);
+		snprintf(num, sizeof num, "%" PRId64, ov[i].mtime_ns);
+		strv_push(&col[3], num);
+	}
+	for (i = 0; i < src->nrecipes; i++) {
+		strv_push(&col[4], src->recipes[i]->name);
+		strv_push(&col[5], src->recipes[i]->hash);
+	}
+	for (i = 0; i < 6; i++)
+		arr[i] = db_text_array((const char *const *)col[i].v,
+		    col[i].n);
+	/* ETags may be NULL, which a strv cannot hold. */
+	etags = xcalloc(n + 1, sizeof *etags);
+	for (i = 0; i < n; i++)
+		etags[i] = ov[i].etag;
+	arr[6] = db_text_array(etags, n);
+	free(etags);
+	snprintf(attempts, sizeof attempts, "%d", max_attempts);
+	params[0] = src->name;
+	for (i = 0; i < 6; i++)
+		params[i + 1] = arr[i];
+	params[7] = attempts;
+	params[8] = arr[6];
+	res = db_exec_prepared(conn, "enqueue", enqueue_sql, 9, params);
+	for (i = 0; i < 7; i++) {
+		free(arr[i]);
+		strv_clear(&col[i]);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
+		PQclear(res);
+		return (-1);
+	}
+	visible = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	if (visible != n) {
+		xasprintf(cause, "%zu of %zu objects of source '%s' are "
+		    "neither inserted nor visible", n - visible, n, src->name);
+		PQclear(res);
+		return (1);
+	}
+	*njobs = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * Record one object version and queue its jobs, as queue_enqueue_batch
+ * does, and count it in the metrics.
  */
 int
 queue_enqueue(PGconn *conn, const struct source *src,
     const struct object_version *ov, int max_attempts, int *njobs,
     char **cause)
 {
-	PGresult	*res;
-	char		 size[32], mtime[32], attempts[16];
-	struct strv	 names = { NULL, 0 }, hashes = { NULL, 0 };
-	char		*rarr, *harr;
-	const char	*params[9];
-	size_t		 i;
-	int		 tries;
-
-	for (i = 0; i < src->nrecipes; i++) {
-		strv_push(&names, src->recipes[i]->name);
-		strv_push(&hashes, src->recipes[i]->hash);
-	}
-	rarr = db_text_array((const char *const *)names.v, names.n);
-	harr = db_text_array((const char *const *)hashes.v, hashes.n);
-	strv_clear(&names);
-	strv_clear(&hashes);
-	params[5] = rarr;
-	params[6] = harr;
-	snprintf(size, sizeof size, "%" PRId64, ov->size);
-	snprintf(mtime, sizeof mtime, "%" PRId64, ov->mtime_ns);
-	snprintf(attempts, sizeof attempts, "%d", max_attempts);
-	params[0] = ov->source;
-	params[1] = ov->key;
-	params[2] = ov->version;
-	params[3] = size;
-	params[4] = mtime;
-	params[7] = attempts;
-	params[8] = ov->etag;
+	int	 tries, rc = 1;
 
 	/*
 	 * If another session inserted the object between our snapshot and
 	 * our insert, neither branch of obj sees it: run again, with a new
 	 * snapshot that does.
 	 */
-	for (tries = 0; tries < 3; tries++) {
-		res = db_exec_prepared(conn, "enqueue", enqueue_sql, 9,
-		    params);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			*cause = db_error(conn, res);
-			PQclear(res);
-			free(rarr);
-			free(harr);
-			return (-1);
-		}
-		if (atoi(PQgetvalue(res, 0, 0)) == 1)
-			break;
-		PQclear(res);
-		res = NULL;
+	for (tries = 0; tries < 3 && rc == 1; tries++) {
+		if (tries > 0)
+			free(*cause);
+		rc = queue_enqueue_batch(conn, src, ov, 1, max_attempts,
+		    njobs, cause);
 	}
-	free(rarr);
-	free(harr);
-	if (res == NULL) {
-		xasprintf(cause, "cannot record '%s' in source '%s': the "
-		    "object row is neither inserted nor visible", ov->key,
-		    ov->source);
+	if (rc != 0)
 		return (-1);
-	}
-	*njobs = atoi(PQgetvalue(res, 0, 1));
 	metrics_count("objwatch_events_total", 1, "source", ov->source, NULL,
 	    NULL);
 	if (*njobs > 0)
 		metrics_count("objwatch_jobs_queued_total", *njobs, "source",
 		    ov->source, NULL, NULL);
-	PQclear(res);
 	return (0);
 }
 

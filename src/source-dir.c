@@ -1258,6 +1258,7 @@ dir_batch_add(struct object_version **batch, size_t *n,
 
 	*batch = xreallocarray(*batch, *n + 1, sizeof **batch);
 	ov = &(*batch)[(*n)++];
+	memset(ov, 0, sizeof *ov);
 	ov->source = src->name;
 	ov->key = f->key;
 	ov->version = f->version;
@@ -1284,7 +1285,7 @@ dir_batch_enqueue(struct dir_watcher *dw, const struct source *src,
 
 	if (n == 0)
 		return (0);
-	if (dir_db(dw) == 0 && ledger_enqueue(dw->conn, src, batch, n,
+	if (dir_db(dw) == 0 && queue_enqueue_batch(dw->conn, src, batch, n,
 	    dw->conf->max_attempts, &njobs, &cause) == 0) {
 		dw->queued += njobs;
 		if (njobs > 0)
