@@ -603,26 +603,58 @@ static const char reprocess_sql[] =
 	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
 
 /*
- * Queue again, at start, what recipes with reprocess = yes made with an
- * older hash; *njobs says how many jobs were queued.
+ * The same for a recipe chained after another ($4, at hash $5): its new
+ * job reads the output of the upstream's latest job, which must be done at
+ * the upstream's current hash. One not done yet (the upstream is itself
+ * being reprocessed) queues the new job when it is.
  */
-int
-queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
-    char **cause)
-{
-	const struct recipe	*r;
-	PGresult		*res;
-	char			*sources, *arr, attempts[16];
-	const char		*params[4];
-	size_t			 i, j, k;
+static const char reprocess_chained_sql[] =
+	"WITH latest AS ("
+	"  SELECT DISTINCT ON (j.object_id) j.object_id, j.recipe_hash"
+	"  FROM objwatch.jobs j JOIN objwatch.objects o ON o.id = j.object_id"
+	"  WHERE j.recipe = $1 AND o.deleted_at IS NULL"
+	"  ORDER BY j.object_id, j.id DESC"
+	"), up AS ("
+	"  SELECT DISTINCT ON (p.object_id) p.object_id, p.id, p.state,"
+	"      p.recipe_hash, out.location"
+	"  FROM objwatch.jobs p JOIN latest l ON l.object_id = p.object_id"
+	"  LEFT JOIN objwatch.outputs out ON out.job_id = p.id"
+	"  WHERE p.recipe = $4 AND l.recipe_hash <> $2"
+	"  ORDER BY p.object_id, p.id DESC, out.id"
+	"), j AS ("
+	"  INSERT INTO objwatch.jobs (object_id, recipe, recipe_hash,"
+	"      max_attempts, parent_job_id, input_location)"
+	"  SELECT up.object_id, $1, $2, $3::integer, up.id, up.location"
+	"  FROM up WHERE up.state = 'done' AND up.recipe_hash = $5"
+	"    AND up.location IS NOT NULL"
+	"  ON CONFLICT (object_id, recipe, recipe_hash) DO NOTHING"
+	"  RETURNING id"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_jobs', '') WHERE EXISTS (SELECT 1 FROM j)"
+	")"
+	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
 
-	*njobs = 0;
+/* Run one reprocess statement for r; *n is how many jobs it queued. */
+static int
+queue_reprocess_one(PGconn *conn, const struct config *conf,
+    const struct recipe *r, int *n, char **cause)
+{
+	PGresult	*res;
+	char		*sources = NULL, *arr, attempts[16];
+	const char	*params[5];
+	size_t		 j, k;
+
+	*n = 0;
 	snprintf(attempts, sizeof attempts, "%d", conf->max_attempts);
-	for (i = 0; i < conf->nrecipes; i++) {
-		r = conf->recipes[i];
-		if (!r->reprocess)
-			continue;
-		sources = NULL;
+	if (r->after != NULL) {
+		params[0] = r->name;
+		params[1] = r->hash;
+		params[2] = attempts;
+		params[3] = r->after->name;
+		params[4] = r->after->hash;
+		res = PQexecParams(conn, reprocess_chained_sql, 5, NULL, params,
+		    NULL, NULL, 0);
+	} else {
 		for (j = 0; j < conf->nsources; j++) {
 			for (k = 0; k < conf->sources[j]->nrecipes; k++) {
 				if (conf->sources[j]->recipes[k] == r)
@@ -631,7 +663,7 @@ queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
 			}
 		}
 		if (sources == NULL)
-			continue;
+			return (0);
 		xasprintf(&arr, "%s}", sources);
 		free(sources);
 		params[0] = r->name;
@@ -641,17 +673,40 @@ queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
 		res = PQexecParams(conn, reprocess_sql, 4, NULL, params, NULL,
 		    NULL, 0);
 		free(arr);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			*cause = db_error(conn, res);
-			PQclear(res);
-			return (-1);
-		}
-		if (atoi(PQgetvalue(res, 0, 0)) > 0)
-			log_info("recipe '%s': %s objects made with an older "
-			    "hash queued again (reprocess = yes)", r->name,
-			    PQgetvalue(res, 0, 0));
-		*njobs += atoi(PQgetvalue(res, 0, 0));
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
 		PQclear(res);
+		return (-1);
+	}
+	*n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * Queue again, at start, what recipes with reprocess = yes made with an
+ * older hash; *njobs says how many jobs were queued.
+ */
+int
+queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
+    char **cause)
+{
+	const struct recipe	*r;
+	size_t			 i;
+	int			 n;
+
+	*njobs = 0;
+	for (i = 0; i < conf->nrecipes; i++) {
+		r = conf->recipes[i];
+		if (!r->reprocess)
+			continue;
+		if (queue_reprocess_one(conn, conf, r, &n, cause) != 0)
+			return (-1);
+		if (n > 0)
+			log_info("recipe '%s': %d objects made with an older "
+			    "hash queued again (reprocess = yes)", r->name, n);
+		*njobs += n;
 	}
 	return (0);
 }

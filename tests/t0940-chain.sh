@@ -4,14 +4,19 @@
 # bucket) and e after d. Each downstream job is for the same object, names
 # its parent job and reads that job's output; a broken input fails a and
 # queues nothing after it; an upstream output gone fails its follower with
-# class io, naming it; a retry completes the chain without doubling it.
+# class io, naming it; a retry completes the chain without doubling it;
+# reprocess = yes runs a follower again, or the whole chain after a; and a
+# file deleted takes the outputs of its whole chain with it.
 . "$SRCDIR/tests/lib.sh"
-plan 17
+plan 26
 
 pg_start || bail "cannot start PostgreSQL"
 s3_start media chain || bail "cannot start s3rver"
 mkdir -p "$T/in" "$T/stage"
-write_config "$T/ow.conf" <<EOF
+# config A_STEPS C_STEPS REPROCESS: the config, with a's and c's steps
+# and their reprocess setting.
+config() {
+	write_config "$T/ow.conf" <<EOF
 [objwatch]
 listen = 127.0.0.1:0
 database = $PGURL
@@ -22,6 +27,7 @@ poll = 1s
 type = dir
 path = in
 recipes = a
+on_delete = remove
 
 ; the s3 outputs take its endpoint and keys
 [source.media]
@@ -36,8 +42,9 @@ poll = 1s
 recipes = a
 
 [recipe.a]
-steps = thumbnail width=800 height=800 | save format=jpeg quality=85
+steps = $1
 output = dir:out/a/{stem}.{ext}
+reprocess = $3
 
 [recipe.b]
 after = a
@@ -46,8 +53,9 @@ output = dir:out/b/{stem}.{ext}
 
 [recipe.c]
 after = b
-steps = crop width=100 height=100 | save format=png
+steps = $2
 output = dir:out/c/{stem}.{ext}
+reprocess = $3
 
 [recipe.d]
 after = a
@@ -59,11 +67,20 @@ after = d
 steps = crop width=50 height=40 | save format=png
 output = dir:out/e/{stem}.{ext}
 EOF
+}
+A1="thumbnail width=800 height=800 | save format=jpeg quality=85"
+C1="crop width=100 height=100 | save format=png"
+config "$A1" "$C1" no
 
 out=$("$OBJWATCH" -c "$T/ow.conf" check 2>&1)
 like "$out" "\[recipe\.a\]
 ; hash [0-9a-f]*
 steps = thumbnail width=800 height=800 \| save format=jpeg quality=85
+output = dir:$T/out/a/\{stem\}\.\{ext\}
+reprocess = no
+max_pixels = [0-9]*
+max_input_bytes = [0-9]*
+max_pages = 1
 ; then = b \(then c\), d \(then e\)" "check prints the chain under its first recipe"
 is "$(echo "$out" | grep '^after = ' | tr '\n' ' ')" \
     "after = a after = b after = a after = d " "and each recipe's after ="
@@ -95,6 +112,13 @@ wide.jpg|c|done|b|100|100|png
 wide.jpg|d|done|a|300|169|jpeg
 wide.jpg|e|done|d|50|40|png" \
     "one row per object and recipe, each made from the one it follows"
+
+json=$("$OBJWATCH" -c "$T/ow.conf" status --json)
+is "$(sql "SELECT string_agg(q->>'source' || ' ' || (q->>'recipe') || ' ' ||
+	(q->>'done') || ' ' || (q->>'failed'), ', ' ORDER BY q->>'recipe')
+	FROM json_array_elements('$json'::json->'queues') q")" \
+    "photos a 2 1, photos b 2 0, photos c 2 0, photos d 2 0, photos e 2 0" \
+    "status counts the followers' jobs under their recipes and the source"
 
 # Every chained job: the same object as its parent, the recipe it follows,
 # and as input exactly the parent's output row.
@@ -175,6 +199,59 @@ e|1|1" "one job and one output row per recipe after the retry"
 is "$(sql "SELECT j.id FROM objwatch.jobs j JOIN objwatch.objects o
 	ON o.id = j.object_id WHERE o.key = 'tall.jpg' AND j.recipe = 'c'")" \
     "$c_before" "c's job is the one made the first time"
-ow_stop
 is "$(sql "SELECT count(*) FROM objwatch.jobs WHERE state <> 'done'
 	AND recipe <> 'a'")" 0 "no follower left unfinished"
+ow_stop
+
+# c's steps changed, with reprocess = yes: at start c runs again for each
+# object, from b's output, and nothing else does.
+C2="crop width=90 height=90 | save format=png"
+config "$A1" "$C2" yes
+ow_start "$T/ow.conf"
+wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE recipe = 'c'
+	AND state = 'done'" 4 60
+ok $? "reprocess = yes on a follower runs it again" || ow_log
+is "$(sql "SELECT r.key, r.width, r.height, r.after, r.parent_job_id = b.job_id
+	FROM objwatch.results r JOIN objwatch.results b ON b.object_id =
+	r.object_id AND b.recipe = 'b' WHERE r.recipe = 'c' ORDER BY 1")" \
+"tall.jpg|90|90|b|t
+wide.jpg|90|90|b|t" "from the output of b's latest job"
+is "$(sql "SELECT recipe, count(*) FROM objwatch.jobs GROUP BY 1 ORDER BY 1")" \
+"a|3
+b|2
+c|4
+d|2
+e|2" "and only c: a, b, d and e keep their one job each"
+ow_stop
+
+# a's steps changed, with reprocess = yes: the whole chain runs again,
+# each follower at a new hash, as its hash covers a's.
+A2="thumbnail width=640 height=640 | save format=jpeg quality=85"
+config "$A2" "$C2" yes
+ow_start "$T/ow.conf"
+wait_for_sql "SELECT count(*) FILTER (WHERE state = 'done'),
+	count(*) FILTER (WHERE state = 'failed') FROM objwatch.jobs" "22|2" 60
+ok $? "reprocess = yes on a runs a and everything after it again" || ow_log
+is "$(sql "SELECT key, recipe, state, width, height FROM objwatch.results
+	WHERE key = 'wide.jpg' ORDER BY recipe")" \
+"wide.jpg|a|done|640|360
+wide.jpg|b|done|200|113
+wide.jpg|c|done|90|90
+wide.jpg|d|done|300|169
+wide.jpg|e|done|50|40" "the latest results are the new chain's"
+is "$(sql "SELECT count(*) FROM objwatch.results r JOIN objwatch.jobs p
+	ON p.id = r.parent_job_id WHERE p.id = (SELECT max(id) FROM
+	objwatch.jobs x WHERE x.object_id = r.object_id AND x.recipe = r.after)")" \
+    8 "each latest follower's parent is its upstream's latest job"
+
+# The file deleted, with on_delete = remove: the outputs of the whole
+# chain go, in the folder and in the bucket.
+rm "$T/in/wide.jpg"
+wait_for_sql "SELECT count(*) FROM objwatch.outputs out JOIN objwatch.jobs j
+	ON j.id = out.job_id JOIN objwatch.objects o ON o.id = j.object_id
+	WHERE o.key = 'wide.jpg' AND out.removed_at IS NULL" 0 60
+ok $? "every output of the deleted file is marked removed" || ow_log
+is "$(ls "$T/out/a" "$T/out/b" "$T/out/c" "$T/out/e" | grep -c wide) \
+$(s3 ls chain d/ | cut -f1 | tr '\n' ' ')" "0 d/tall.jpg " \
+    "its files and its object in the bucket are gone, tall.jpg's stay"
+ow_stop
