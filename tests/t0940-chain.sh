@@ -8,7 +8,7 @@
 # reprocess = yes runs a follower again, or the whole chain after a; and a
 # file deleted takes the outputs of its whole chain with it.
 . "$SRCDIR/tests/lib.sh"
-plan 26
+plan 27
 
 pg_start || bail "cannot start PostgreSQL"
 s3_start media chain || bail "cannot start s3rver"
@@ -167,26 +167,37 @@ is "$(sql "WITH RECURSIVE up AS (
 # moved away, and b's job queued again as it was before it ran.
 ow_stop
 mv "$T/out/a/tall.jpg" "$T/saved-a-tall.jpg"
+s3 get chain d/tall.jpg "$T/saved-d-tall.jpg" >/dev/null 2>&1 &&
+    s3 rm chain d/tall.jpg >/dev/null 2>&1 || bail "cannot move d's output away"
 c_before=$(sql "SELECT j.id FROM objwatch.jobs j JOIN objwatch.objects o
 	ON o.id = j.object_id WHERE o.key = 'tall.jpg' AND j.recipe = 'c'")
 sql "UPDATE objwatch.jobs j SET state = 'queued', run_after = now(),
 	attempts = 0, finished_at = NULL FROM objwatch.objects o
-	WHERE o.id = j.object_id AND o.key = 'tall.jpg' AND j.recipe = 'b'"
+	WHERE o.id = j.object_id AND o.key = 'tall.jpg'
+	AND j.recipe IN ('b', 'e')"
 ow_start "$T/ow.conf"
-wait_for_sql "SELECT state FROM objwatch.results WHERE key = 'tall.jpg'
-	AND recipe = 'b'" "failed" 60 || ow_log
+wait_for_sql "SELECT string_agg(state, ' ' ORDER BY recipe)
+	FROM objwatch.results WHERE key = 'tall.jpg' AND recipe IN ('b', 'e')" \
+    "failed failed" 60 || ow_log
 is "$(sql "SELECT error FROM objwatch.results WHERE key = 'tall.jpg'
 	AND recipe = 'b'")" \
     "io: '$T/out/a/tall.jpg', the output of recipe 'a' this recipe follows, no longer exists (removed before it was read)" \
     "an upstream output gone fails the follower with class io, naming it"
+is "$(sql "SELECT error FROM objwatch.results WHERE key = 'tall.jpg'
+	AND recipe = 'e'")" \
+    "io: 's3:chain/d/tall.jpg', the output of recipe 'd' this recipe follows: cannot get 'd/tall.jpg' in bucket 'chain': 404: it was deleted before it was processed" \
+    "and one gone from its bucket too"
 
 # Back in place, and retried: b is done again, c is not queued twice.
 mv "$T/saved-a-tall.jpg" "$T/out/a/tall.jpg"
-out=$("$OBJWATCH" -c "$T/ow.conf" retry --recipe b 2>&1)
-is "$out" "requeued 1 job" "retry requeues the follower"
-wait_for_sql "SELECT state FROM objwatch.results WHERE key = 'tall.jpg'
-	AND recipe = 'b'" "done" 60
-ok $? "and it is done" || ow_log
+s3 put chain d/tall.jpg "$T/saved-d-tall.jpg" image/jpeg >/dev/null ||
+    bail "cannot put d's output back"
+out=$("$OBJWATCH" -c "$T/ow.conf" retry --key tall.jpg 2>&1)
+is "$out" "requeued 2 jobs" "retry requeues the followers"
+wait_for_sql "SELECT string_agg(state, ' ' ORDER BY recipe)
+	FROM objwatch.results WHERE key = 'tall.jpg' AND recipe IN ('b', 'e')" \
+    "done done" 60
+ok $? "and they are done" || ow_log
 is "$(sql "SELECT j.recipe, count(*), count(DISTINCT out.id)
 	FROM objwatch.jobs j JOIN objwatch.objects o ON o.id = j.object_id
 	LEFT JOIN objwatch.outputs out ON out.job_id = j.id
