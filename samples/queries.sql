@@ -64,3 +64,21 @@ LIMIT 20;
 SELECT key, info->>'taken_at' AS taken_at
 FROM objwatch.objects
 WHERE info->>'model' = 'DSC-RX100M4';
+
+-- Chains (after = RECIPE): where an output came from, back to the object.
+WITH RECURSIVE up AS (
+    SELECT j.id, j.parent_job_id, j.recipe, j.input_location, 0 AS depth
+    FROM objwatch.jobs j JOIN objwatch.objects o ON o.id = j.object_id
+    WHERE o.key = '2024/IMG_0001.jpg' AND j.recipe = 'square'
+  UNION ALL
+    SELECT p.id, p.parent_job_id, p.recipe, p.input_location, up.depth + 1
+    FROM objwatch.jobs p JOIN up ON p.id = up.parent_job_id)
+SELECT depth, recipe, id AS job_id,
+       coalesce(input_location, '(the object)') AS input
+FROM up ORDER BY depth;
+
+-- Chains: each recipe's results, with the recipe it follows.
+SELECT recipe, after, state, count(*)
+FROM objwatch.results
+GROUP BY recipe, after, state
+ORDER BY recipe, state;

@@ -154,6 +154,10 @@ static const struct config_key config_keys[] = {
 	  offsetof(struct recipe, output), 0, 0, NULL,
 	  offsetof(struct recipe, output_line) },
 
+	{ SECTION_RECIPE, "after", KEY_STRING,
+	  offsetof(struct recipe, after_name), 0, 0, NULL,
+	  offsetof(struct recipe, after_line) },
+
 	{ SECTION_RECIPE, "notify", KEY_STRING,
 	  offsetof(struct recipe, notify), 0, 0, NULL,
 	  offsetof(struct recipe, notify_line) },
@@ -1133,6 +1137,157 @@ config_resolve_schedule(struct config_parse *cp, struct schedule *s)
 }
 
 /*
+ * Whether a recipe can take another's output as its input, and the other
+ * can give one: both checked once their steps are parsed (a recipe whose
+ * steps failed has said so already).
+ */
+static void
+config_check_link(struct config_parse *cp, struct recipe *r)
+{
+	struct recipe	*up = r->after;
+
+	if (r->nsteps > 0 && r->kind == RECIPE_LINES)
+		config_error(cp, r->after_line, "recipe '%s': after = '%s': "
+		    "a lines recipe reads text from its source, not another "
+		    "recipe's output", r->name, up->name);
+	else if (r->nsteps > 0 && !r->writes)
+		config_error(cp, r->after_line, "recipe '%s': after = '%s': "
+		    "an info recipe records what its object is, so it cannot "
+		    "take another recipe's output", r->name, up->name);
+	if (up->nsteps == 0 || up == r)
+		return;
+	if (!up->writes)
+		config_error(cp, r->after_line, "recipe '%s': after = '%s': "
+		    "'%s' writes no output to take as input (its only step, "
+		    "info, records to the database)", r->name, up->name,
+		    up->name);
+	else if (up->output_kind == OUTPUT_TABLE)
+		config_error(cp, r->after_line, "recipe '%s': after = '%s': "
+		    "'%s' writes rows into a table, not a file to take as "
+		    "input", r->name, up->name, up->name);
+}
+
+/*
+ * Report the cycle through r if r is its first recipe in the file, so
+ * each cycle is reported once: "a (line 3) -> b (line 9) -> a".
+ */
+static void
+config_check_cycle(struct config_parse *cp, struct recipe *r)
+{
+	struct config	*conf = cp->conf;
+	struct recipe	*p;
+	char		*path, *next;
+	size_t		 i, n, first;
+
+	if (r->after == r) {
+		config_error(cp, r->after_line, "recipe '%s': after = '%s': "
+		    "a recipe cannot follow itself", r->name, r->name);
+		return;
+	}
+	p = r->after;
+	for (n = 0; p != NULL && p != r && n < conf->nrecipes; n++)
+		p = p->after;
+	if (p != r)
+		return;
+	for (first = 0; conf->recipes[first] != r; first++)
+		;
+	for (p = r->after; p != r; p = p->after) {
+		for (i = 0; conf->recipes[i] != p; i++)
+			;
+		if (i < first)
+			return;
+	}
+	xasprintf(&path, "'%s' (line %d)", r->name, r->after_line);
+	for (p = r->after; p != r; p = p->after) {
+		xasprintf(&next, "%s -> '%s' (line %d)", path, p->name,
+		    p->after_line);
+		free(path);
+		path = next;
+	}
+	config_error(cp, r->after_line, "recipe '%s': after: the recipes %s "
+	    "-> '%s' form a cycle: each one's input would be the next one's "
+	    "output", r->name, path, r->name);
+	free(path);
+}
+
+/* Fold upstream hashes in, upstream first, once each. */
+static void
+config_chain_hash(struct recipe *r, struct strv *done)
+{
+	size_t	 i;
+
+	if (r->after == NULL)
+		return;
+	for (i = 0; i < done->n; i++) {
+		if (strcmp(done->v[i], r->name) == 0)
+			return;
+	}
+	config_chain_hash(r->after, done);
+	recipe_chain_hash(r, r->after->hash);
+	strv_push(done, r->name);
+}
+
+/*
+ * Chains: each after = names a recipe that writes an output; no source
+ * lists a recipe that follows another (its input is that one's output);
+ * no cycles. Then each upstream learns what follows it, and each chained
+ * recipe's hash takes in its upstream's.
+ */
+static void
+config_resolve_chains(struct config_parse *cp)
+{
+	struct config	*conf = cp->conf;
+	struct recipe	*r, *up;
+	struct source	*src;
+	struct strv	 done = { NULL, 0 };
+	size_t		 i, j, before = cp->errors->n;
+
+	for (i = 0; i < conf->nrecipes; i++) {
+		r = conf->recipes[i];
+		if (r->after_name == NULL)
+			continue;
+		if ((up = config_find_recipe(conf, r->after_name)) == NULL) {
+			config_error(cp, r->after_line, "recipe '%s' (line %d): "
+			    "after = '%s': no such recipe", r->name, r->line,
+			    r->after_name);
+			continue;
+		}
+		r->after = up;
+		config_check_link(cp, r);
+	}
+	for (i = 0; i < conf->nsources; i++) {
+		src = conf->sources[i];
+		for (j = 0; j < src->nrecipes; j++) {
+			r = src->recipes[j];
+			if (r->after_name == NULL)
+				continue;
+			config_error(cp, src->recipes_line, "source '%s': "
+			    "recipe '%s' follows '%s' (after, line %d): its "
+			    "input is that recipe's output, so no source may "
+			    "list it", src->name, r->name, r->after_name,
+			    r->after_line);
+		}
+	}
+	for (i = 0; i < conf->nrecipes; i++) {
+		if (conf->recipes[i]->after != NULL)
+			config_check_cycle(cp, conf->recipes[i]);
+	}
+	if (cp->errors->n != before)
+		return;
+	for (i = 0; i < conf->nrecipes; i++) {
+		r = conf->recipes[i];
+		if ((up = r->after) == NULL)
+			continue;
+		up->next = xreallocarray(up->next, up->nnext + 1,
+		    sizeof *up->next);
+		up->next[up->nnext++] = r;
+	}
+	for (i = 0; i < conf->nrecipes; i++)
+		config_chain_hash(conf->recipes[i], &done);
+	strv_clear(&done);
+}
+
+/*
  * Defaults, then the checks that need the whole file: recipes first, as
  * the sources' loop guards need their output roots; the s3 outputs last,
  * as they need every source.
@@ -1148,6 +1303,7 @@ config_resolve(struct config_parse *cp)
 		config_resolve_recipe(cp, conf->recipes[i]);
 	for (i = 0; i < conf->nsources; i++)
 		config_resolve_source(cp, conf->sources[i]);
+	config_resolve_chains(cp);
 	for (i = 0; i < conf->nschedules; i++)
 		config_resolve_schedule(cp, conf->schedules[i]);
 	if (conf->nsources == 0 && conf->nschedules == 0)
@@ -1240,6 +1396,8 @@ recipe_free(struct recipe *r)
 	free(r->notify_secret);
 	free(r->notify_secret_value);
 	free(r->notify_ca_file);
+	free(r->after_name);
+	free(r->next);
 	free(r);
 }
 
@@ -1368,6 +1526,33 @@ config_print_s3(const struct source *src, FILE *f)
 	    "(the system's CA bundle)");
 }
 
+/* The chain below r: "; then = b (then c d), e". */
+static void
+config_print_next(const struct recipe *r, FILE *f)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->nnext; i++) {
+		fprintf(f, "%s%s", i == 0 ? "" : ", ", r->next[i]->name);
+		if (r->next[i]->nnext > 0) {
+			fputs(" (then ", f);
+			config_print_next(r->next[i], f);
+			fputc(')', f);
+		}
+	}
+}
+
+/* What follows a recipe, as a comment: the chain it starts. */
+static void
+config_print_chain(const struct recipe *r, FILE *f)
+{
+	if (r->nnext == 0)
+		return;
+	fputs("; then = ", f);
+	config_print_next(r, f);
+	fputc('\n', f);
+}
+
 /*
  * Print the resolved configuration as an INI file: every default filled
  * in, every path absolute. The database URL is not printed: it may hold a
@@ -1419,6 +1604,9 @@ config_print(const struct config *conf, FILE *f)
 		fprintf(f, "\n[recipe.%s]\n", r->name);
 		fprintf(f, "; hash %s\n", r->hash);
 		fprintf(f, "steps = %s\n", r->steps_text);
+		if (r->after != NULL)
+			fprintf(f, "after = %s\n", r->after->name);
+		config_print_chain(r, f);
 		if (r->output_kind == OUTPUT_TABLE)
 			fprintf(f, "output = %s\n", r->output);
 		else if (r->writes && r->output_kind == OUTPUT_S3)

@@ -6,6 +6,9 @@
  * folder watcher records too). The worker reads the file here, by the key
  * turned back into the bytes of its name (fetch_file_path), and refuses it
  * when it is no longer that version: the new version has a job of its own.
+ * A recipe chained after another reads that one's output file instead
+ * (fetch_file_output): no version to check, but it must lie under the
+ * upstream recipe's output root.
  * Nothing here touches the watcher (source-dir.c) or its inotify state.
  */
 #include "config.h"
@@ -174,4 +177,69 @@ fetch_file_fd(const struct source *src, const struct claimed_job *job,
 	free(path);
 	*len = st.st_size;
 	return (0);
+}
+
+/* Whether a location names nothing outside root: no ".." component. */
+static int
+fetch_file_confined(const char *location, const char *root)
+{
+	size_t		 len = strlen(root);
+	const char	*p;
+
+	if (strncmp(location, root, len) != 0)
+		return (0);
+	for (p = location; (p = strstr(p, "..")) != NULL; p += 2) {
+		if ((p == location || p[-1] == '/') &&
+		    (p[2] == '/' || p[2] == '\0'))
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * Read the file a dir: output of recipe up was written to, at location as
+ * recorded, for the job of a recipe chained after it; src is the source
+ * of the object both ran for (a dir source's names take their bytes
+ * back). An output gone is a failure of class io that names it.
+ */
+int
+fetch_file_output(const struct recipe *up, const struct source *src,
+    const char *location, void **data, size_t *len, struct job_error *err)
+{
+	struct stat	 st;
+	char		*path;
+	int		 fd, rc;
+
+	if (up->output_root == NULL ||
+	    !fetch_file_confined(location, up->output_root)) {
+		job_error_set(err, ERROR_CONFIG, 0, "input '%s' is not under "
+		    "the output root '%s' of recipe '%s'", location,
+		    up->output_root == NULL ? "" : up->output_root, up->name);
+		return (-1);
+	}
+	path = store_file_path(up, src, location);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno == ENOENT)
+			job_error_set(err, ERROR_IO, 0, "'%s', the output of "
+			    "recipe '%s' this recipe follows, no longer exists "
+			    "(removed before it was read)", location, up->name);
+		else
+			job_error_set(err, ERROR_IO, errno != EACCES &&
+			    errno != ELOOP, "cannot open '%s', the output of "
+			    "recipe '%s': %s", location, up->name,
+			    strerror(errno));
+		free(path);
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		job_error_set(err, ERROR_IO, 0, "'%s', the output of recipe "
+		    "'%s', is not a regular file", location, up->name);
+		close(fd);
+		free(path);
+		return (-1);
+	}
+	rc = fetch_file_read(fd, path, &st, data, len, err);
+	close(fd);
+	free(path);
+	return (rc);
 }

@@ -366,8 +366,14 @@ struct recipe {
 	char		*notify_ca_file; /* NULL: the system's CA bundle */
 	int		 notify_attempts; /* then the delivery is dead */
 	double		 notify_timeout; /* seconds for one POST */
+	char		*after_name;	/* as written: the recipe it follows */
+	int		 after_line;
+	struct recipe	*after;		/* its input is this one's output */
+	struct recipe	**next;		/* the recipes that follow this one */
+	size_t		 nnext;
 };
 int	 recipe_parse_steps(struct recipe *, char **cause);
+void	 recipe_chain_hash(struct recipe *, const char *upstream);
 void	 recipe_free_steps(struct recipe *);
 int	 recipe_run(const struct recipe *, struct image_job *);
 int	 recipe_run_bytes(const struct recipe *, const void *, size_t,
@@ -622,6 +628,8 @@ struct claimed_job {
 	int64_t		 size;		/* as listed, -1 when unknown */
 	char		*info;		/* JSON recorded with the outcome */
 	int		 info_refresh;	/* replace the object's info if set */
+	int64_t		 parent_job_id;	/* a chained job's upstream, else 0 */
+	char		*input_location; /* its upstream's output, else NULL */
 };
 
 struct job_output {
@@ -646,7 +654,7 @@ int	 queue_release_holder(PGconn *, const char *holder, int *n,
 int	 queue_claim(PGconn *, const char *worker, double lease,
 	     struct claimed_job *, int *got, char **cause);
 int	 queue_complete(PGconn *, const char *worker,
-	     const struct claimed_job *, const char *recipe_hash,
+	     const struct claimed_job *, const struct recipe *,
 	     const struct job_output *, char **cause);
 int	 queue_fail(PGconn *, const char *worker, const struct claimed_job *,
 	     const struct job_error *, char **cause);
@@ -709,12 +717,17 @@ int	 dir_source_check(const struct source *, char **cause);
 struct stat;
 char	*fetch_file_version(const struct stat *);
 char	*fetch_file_path(const struct source *, const char *key);
+int	 fetch_file_output(const struct recipe *up, const struct source *,
+	     const char *location, void **, size_t *, struct job_error *);
 int	 fetch_file_fd(const struct source *, const struct claimed_job *,
 	     int *fd, size_t *len, struct job_error *);
 int	 fetch_file(const struct source *, const struct claimed_job *,
 	     void **, size_t *, struct job_error *);
 
 /* fetch.c: an object's bytes, from whichever kind of source holds it. */
+int	 fetch_output(const struct recipe *, const struct source *,
+	     const struct claimed_job *, void **, size_t *,
+	     struct job_error *);
 int	 source_fetch(const struct source *, const struct claimed_job *,
 	     void **, size_t *, struct job_error *);
 
@@ -808,6 +821,9 @@ void	 s3_cleanup(void);
 int	 s3_get(const struct source *, const char *key, uint64_t limit,
 	     void **, size_t *, char **etag, char **loop_source,
 	     struct job_error *);
+int	 s3_get_from(const struct source *, const char *bucket,
+	     const char *key, uint64_t limit, void **, size_t *, char **etag,
+	     char **loop_source, struct job_error *);
 int	 s3_put(const struct source *via, const char *bucket, const char *key,
 	     const void *, size_t, const char *mime, const char *from_source,
 	     struct job_error *);

@@ -8,7 +8,9 @@
  * processes take different jobs without waiting on each other, and set a
  * lease: a claimed job's run_after is when the lease ends, after which any
  * worker may claim it again. Completion writes the output row and marks the
- * job done in one statement, and only if this worker still holds the job.
+ * job done in one statement, and only if this worker still holds the job;
+ * the same statement queues the jobs of the recipes chained after it
+ * (after =), so a crash can neither lose them nor queue them twice.
  *
  * Each of these is a single SQL statement, so each is atomic without an
  * explicit transaction and costs one round trip.
@@ -226,10 +228,13 @@ static const char claim_sql[] =
 	") c "
 	"WHERE o.id = j.object_id AND j.id = c.id "
 	"RETURNING j.id, j.object_id, o.source, o.key, o.version, j.recipe,"
-	"    j.recipe_hash, j.attempts, j.max_attempts, o.info IS NULL,"
-	"    coalesce(o.size, -1), j.waits,"
+	"    j.recipe_hash, j.attempts, j.max_attempts,"
+	"    o.info IS NULL AND j.input_location IS NULL,"
+	"    CASE WHEN j.input_location IS NULL THEN coalesce(o.size, -1)"
+	"        ELSE -1 END, j.waits,"
 	"    extract(epoch FROM now() - c.ready)::float8,"
-	"    extract(epoch FROM now() - o.seen_at)::float8";
+	"    extract(epoch FROM now() - o.seen_at)::float8,"
+	"    coalesce(j.parent_job_id, 0), j.input_location";
 
 /*
  * A running job whose lease ran out after its last attempt: its worker died
@@ -297,6 +302,9 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	job->waits = atoi(PQgetvalue(res, 0, 11));
 	job->queued_s = strtod(PQgetvalue(res, 0, 12), NULL);
 	job->seen_s = strtod(PQgetvalue(res, 0, 13), NULL);
+	job->parent_job_id = strtoll(PQgetvalue(res, 0, 14), NULL, 10);
+	if (!PQgetisnull(res, 0, 15))
+		job->input_location = xstrdup(PQgetvalue(res, 0, 15));
 	PQclear(res);
 	return (0);
 }
@@ -315,13 +323,20 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 	"    AND EXISTS (SELECT 1 FROM j)"				\
 	"  RETURNING id"
 
+/*
+ * A recipe's output is the input of the recipes that follow it (after =):
+ * their jobs, for the same object, are queued by the statement that marks
+ * this one done, naming it as their parent and its output as their input.
+ * $13 and $14 are their names and hashes. The unique key makes it a no-op
+ * for one already queued, as when this job is run again by a retry.
+ */
 static const char complete_sql[] =
 	"WITH j AS ("
 	"  UPDATE objwatch.jobs SET state = 'done', run_after = NULL,"
 	"      finished_at = clock_timestamp(), locked_by = NULL,"
 	"      error_class = NULL, error = NULL"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
-	"  RETURNING id"
+	"  RETURNING id, object_id, max_attempts"
 	INFO_CTE
 	"), o AS ("
 	"  INSERT INTO objwatch.outputs (job_id, location, format, mime,"
@@ -335,11 +350,22 @@ static const char complete_sql[] =
 	"      bytes = excluded.bytes, recipe_hash = excluded.recipe_hash,"
 	"      created_at = now()"
 	"  RETURNING id"
+	"), c AS ("
+	"  INSERT INTO objwatch.jobs (object_id, recipe, recipe_hash,"
+	"      max_attempts, parent_job_id, input_location)"
+	"  SELECT j.object_id, t.r, t.h, j.max_attempts, j.id, $6"
+	"  FROM j, unnest($13::text[], $14::text[]) AS t(r, h)"
+	"  ON CONFLICT (object_id, recipe, recipe_hash) DO NOTHING"
+	"  RETURNING id"
+	"), cn AS ("
+	"  SELECT pg_notify('objwatch_jobs', '')"
+	"  WHERE EXISTS (SELECT 1 FROM c)"
 	"), n AS ("
 	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
 	")"
 	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM o),"
-	"    (SELECT count(*) FROM n)";
+	"    (SELECT count(*) FROM n), (SELECT count(*) FROM c),"
+	"    (SELECT count(*) FROM cn)";
 
 static const char complete_bare_sql[] =
 	"WITH j AS ("
@@ -354,20 +380,39 @@ static const char complete_bare_sql[] =
 	")"
 	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
 
+/* The names and hashes of the recipes after r, as text[] literals. */
+static void
+queue_next_arrays(const struct recipe *r, char **names, char **hashes)
+{
+	struct strv	 n = { NULL, 0 }, h = { NULL, 0 };
+	size_t		 i;
+
+	for (i = 0; i < r->nnext; i++) {
+		strv_push(&n, r->next[i]->name);
+		strv_push(&h, r->next[i]->hash);
+	}
+	*names = db_text_array((const char *const *)n.v, n.n);
+	*hashes = db_text_array((const char *const *)h.v, h.n);
+	strv_clear(&n);
+	strv_clear(&h);
+}
+
 /*
- * Record a job's output and mark it done, atomically; out is NULL for a
- * recipe that writes none (info). Fails if the job is no longer this
- * worker's (its lease ran out and another worker took it).
+ * Record a job's output and mark it done, atomically, queueing the jobs
+ * of the recipes after r for the same object in the same statement; out
+ * is NULL for a recipe that writes none (info). Fails if the job is no
+ * longer this worker's (its lease ran out and another worker took it).
  */
 int
 queue_complete(PGconn *conn, const char *worker_name,
-    const struct claimed_job *job, const char *recipe_hash,
+    const struct claimed_job *job, const struct recipe *r,
     const struct job_output *out, char **cause)
 {
 	static const struct job_output none;
 	PGresult	*res;
 	char		 id[32], oid[32], w[16], h[16], bytes[32];
-	const char	*params[12];
+	char		*names, *hashes;
+	const char	*params[14];
 	int		 bare = (out == NULL), began, rc = 0;
 
 	if (bare)
@@ -388,14 +433,19 @@ queue_complete(PGconn *conn, const char *worker_name,
 	params[8] = w;
 	params[9] = h;
 	params[10] = bytes;
-	params[11] = recipe_hash;
+	params[11] = r->hash;
+	queue_next_arrays(r, &names, &hashes);
+	params[12] = names;
+	params[13] = hashes;
 	began = deliver_begin(conn, job->recipe, 1);
 	if (bare)
 		res = db_exec_prepared(conn, "complete_bare", complete_bare_sql,
 		    5, params);
 	else
-		res = db_exec_prepared(conn, "complete", complete_sql, 12,
+		res = db_exec_prepared(conn, "complete", complete_sql, 14,
 		    params);
+	free(names);
+	free(hashes);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);
 		rc = -1;
@@ -403,7 +453,10 @@ queue_complete(PGconn *conn, const char *worker_name,
 		xasprintf(cause, "job %" PRId64 " is no longer held by this "
 		    "worker (its lease of the job ran out)", job->id);
 		rc = -1;
-	}
+	} else if (!bare && atoi(PQgetvalue(res, 0, 3)) > 0)
+		metrics_count("objwatch_jobs_queued_total",
+		    atoi(PQgetvalue(res, 0, 3)), "source", job->source, NULL,
+		    NULL);
 	PQclear(res);
 	return (deliver_end(conn, began, rc == 0, job->id, job->recipe,
 	    "job.done", cause));
@@ -526,6 +579,7 @@ claimed_job_clear(struct claimed_job *job)
 	free(job->recipe);
 	free(job->recipe_hash);
 	free(job->info);
+	free(job->input_location);
 	memset(job, 0, sizeof *job);
 }
 
@@ -554,27 +608,60 @@ static const char reprocess_sql[] =
 	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
 
 /*
- * Queue again, at start, what recipes with reprocess = yes made with an
- * older hash; *njobs says how many jobs were queued.
+ * The same for a recipe chained after another ($4, at hash $5): its new
+ * job reads the output of the upstream's latest job, which must be done at
+ * the upstream's current hash. One not done yet (the upstream is itself
+ * being reprocessed) queues the new job when it is.
  */
-int
-queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
-    char **cause)
-{
-	const struct recipe	*r;
-	PGresult		*res;
-	struct strv		 sources;
-	char			*arr, attempts[16];
-	const char		*params[4];
-	size_t			 i, j, k;
+static const char reprocess_chained_sql[] =
+	"WITH latest AS ("
+	"  SELECT DISTINCT ON (j.object_id) j.object_id, j.recipe_hash"
+	"  FROM objwatch.jobs j JOIN objwatch.objects o ON o.id = j.object_id"
+	"  WHERE j.recipe = $1 AND o.deleted_at IS NULL"
+	"  ORDER BY j.object_id, j.id DESC"
+	"), up AS ("
+	"  SELECT DISTINCT ON (p.object_id) p.object_id, p.id, p.state,"
+	"      p.recipe_hash, out.location"
+	"  FROM objwatch.jobs p JOIN latest l ON l.object_id = p.object_id"
+	"  LEFT JOIN objwatch.outputs out ON out.job_id = p.id"
+	"  WHERE p.recipe = $4 AND l.recipe_hash <> $2"
+	"  ORDER BY p.object_id, p.id DESC, out.id"
+	"), j AS ("
+	"  INSERT INTO objwatch.jobs (object_id, recipe, recipe_hash,"
+	"      max_attempts, parent_job_id, input_location)"
+	"  SELECT up.object_id, $1, $2, $3::integer, up.id, up.location"
+	"  FROM up WHERE up.state = 'done' AND up.recipe_hash = $5"
+	"    AND up.location IS NOT NULL"
+	"  ON CONFLICT (object_id, recipe, recipe_hash) DO NOTHING"
+	"  RETURNING id"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_jobs', '') WHERE EXISTS (SELECT 1 FROM j)"
+	")"
+	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
 
-	*njobs = 0;
+/* Run one reprocess statement for r; *n is how many jobs it queued. */
+static int
+queue_reprocess_one(PGconn *conn, const struct config *conf,
+    const struct recipe *r, int *n, char **cause)
+{
+	PGresult	*res;
+	struct strv	 sources;
+	char		*arr, attempts[16];
+	const char	*params[5];
+	size_t		 j, k;
+
+	*n = 0;
 	snprintf(attempts, sizeof attempts, "%d", conf->max_attempts);
-	for (i = 0; i < conf->nrecipes; i++) {
-		r = conf->recipes[i];
-		if (!r->reprocess)
-			continue;
-		memset(&sources, 0, sizeof sources);
+	memset(&sources, 0, sizeof sources);
+	if (r->after != NULL) {
+		params[0] = r->name;
+		params[1] = r->hash;
+		params[2] = attempts;
+		params[3] = r->after->name;
+		params[4] = r->after->hash;
+		res = PQexecParams(conn, reprocess_chained_sql, 5, NULL, params,
+		    NULL, NULL, 0);
+	} else {
 		for (j = 0; j < conf->nsources; j++) {
 			for (k = 0; k < conf->sources[j]->nrecipes; k++) {
 				if (conf->sources[j]->recipes[k] == r)
@@ -583,7 +670,7 @@ queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
 			}
 		}
 		if (sources.n == 0)
-			continue;
+			return (0);
 		arr = db_text_array((const char *const *)sources.v, sources.n);
 		strv_clear(&sources);
 		params[0] = r->name;
@@ -593,17 +680,40 @@ queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
 		res = PQexecParams(conn, reprocess_sql, 4, NULL, params, NULL,
 		    NULL, 0);
 		free(arr);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			*cause = db_error(conn, res);
-			PQclear(res);
-			return (-1);
-		}
-		if (atoi(PQgetvalue(res, 0, 0)) > 0)
-			log_info("recipe '%s': %s objects made with an older "
-			    "hash queued again (reprocess = yes)", r->name,
-			    PQgetvalue(res, 0, 0));
-		*njobs += atoi(PQgetvalue(res, 0, 0));
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = db_error(conn, res);
 		PQclear(res);
+		return (-1);
+	}
+	*n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * Queue again, at start, what recipes with reprocess = yes made with an
+ * older hash; *njobs says how many jobs were queued.
+ */
+int
+queue_reprocess(PGconn *conn, const struct config *conf, int *njobs,
+    char **cause)
+{
+	const struct recipe	*r;
+	size_t			 i;
+	int			 n;
+
+	*njobs = 0;
+	for (i = 0; i < conf->nrecipes; i++) {
+		r = conf->recipes[i];
+		if (!r->reprocess)
+			continue;
+		if (queue_reprocess_one(conn, conf, r, &n, cause) != 0)
+			return (-1);
+		if (n > 0)
+			log_info("recipe '%s': %d objects made with an older "
+			    "hash queued again (reprocess = yes)", r->name, n);
+		*njobs += n;
 	}
 	return (0);
 }

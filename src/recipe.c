@@ -199,6 +199,24 @@ recipe_canonical(const struct recipe *r)
 }
 
 /*
+ * Fold the hash of the recipe a chained recipe follows into its own, so
+ * that a change upstream is a change of every recipe after it: their
+ * outputs are made from the upstream's.
+ */
+void
+recipe_chain_hash(struct recipe *r, const char *upstream)
+{
+	char	*text, *sum;
+
+	xasprintf(&text, "after %s\n%s", upstream, r->hash);
+	sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, text, -1);
+	memcpy(r->hash, sum, 16);
+	r->hash[16] = '\0';
+	g_free(sum);
+	free(text);
+}
+
+/*
  * Parse r->steps_text into r->steps and compute r->hash. On error the
  * message names the recipe, the step and the parameter.
  */

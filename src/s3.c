@@ -632,25 +632,38 @@ s3_get(const struct source *src, const char *key, uint64_t limit,
     void **data, size_t *len, char **etag, char **loop_source,
     struct job_error *err)
 {
+	return (s3_get_from(src, src->bucket, key, limit, data, len, etag,
+	    loop_source, err));
+}
+
+/*
+ * GET an object whole from a bucket that need not be via's own (an output
+ * bucket, for a recipe chained after the one that wrote it), as s3_get.
+ */
+int
+s3_get_from(const struct source *src, const char *bucket, const char *key,
+    uint64_t limit, void **data, size_t *len, char **etag,
+    char **loop_source, struct job_error *err)
+{
 	struct s3_call		 call = { .method = "GET", .key = key };
 	struct s3_request	 rq;
 	char			*cause = NULL, *what;
 	long			 code;
 
-	call.bucket = src->bucket;
+	call.bucket = bucket;
 	memset(&rq, 0, sizeof rq);
 	rq.limit = limit == 0 ? S3_GET_LIMIT : limit;
 	code = s3_perform(src, &call, &rq, &cause);
 	if (code != -1 && rq.over_limit) {
 		job_error_set(err, ERROR_LIMIT, JOB_PERMANENT, "'%s' in bucket "
 		    "'%s' is %" PRIu64 " bytes, over the limit of %" PRIu64,
-		    key, src->bucket, rq.content_length, rq.limit);
+		    key, bucket, rq.content_length, rq.limit);
 		s3_request_clear(&rq);
 		return (-1);
 	}
 	if (code != 200) {
-		xasprintf(&what, "get '%s' in bucket '%s'", key, src->bucket);
-		s3_job_error(err, ERROR_IO, src, src->bucket, what, code, &rq,
+		xasprintf(&what, "get '%s' in bucket '%s'", key, bucket);
+		s3_job_error(err, ERROR_IO, src, bucket, what, code, &rq,
 		    cause);
 		free(what);
 		s3_request_clear(&rq);

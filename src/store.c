@@ -52,43 +52,63 @@ store_put(const struct recipe *r, const char *location, const void *data,
 }
 
 /*
- * Remove an output of one of src's recipes, at location as recorded, when
- * its object was deleted (on_delete = remove): a file under the recipe's
- * output root, or an object of its output bucket. A location that no
- * recipe of src writes is left alone. Returns 1 when removed (or gone
- * already), 0 when left alone, -1 with *cause on failure.
+ * Remove location if it lies under r's output root, or under that of a
+ * recipe chained after r: 1 removed, 0 not r's, -1 with *cause.
+ */
+static int
+store_remove_under(const struct recipe *r, const struct source *src,
+    const char *location, char **cause)
+{
+	size_t	 i, rootlen;
+	char	*path;
+	int	 rc;
+
+	for (i = 0; i < r->nnext; i++) {
+		if ((rc = store_remove_under(r->next[i], src, location,
+		    cause)) != 0)
+			return (rc);
+	}
+	if (r->output_root == NULL || r->output_kind == OUTPUT_TABLE)
+		return (0);
+	rootlen = strlen(r->output_root);
+	/* strictly inside the root, at a '/' or the root's own end */
+	if (strncmp(location, r->output_root, rootlen) != 0 ||
+	    location[rootlen] == '\0' ||
+	    (r->output_root[rootlen - 1] != '/' && location[rootlen] != '/'))
+		return (0);
+	if (r->output_kind == OUTPUT_S3)
+		return (s3_delete(r->output_via, r->output_bucket,
+		    location + 3 + strlen(r->output_bucket) + 1, cause) == 0 ?
+		    1 : -1);
+	path = store_file_path(r, src, location);
+	if (unlink(path) == -1 && errno != ENOENT) {
+		xasprintf(cause, "cannot remove '%s': %s", path,
+		    strerror(errno));
+		free(path);
+		return (-1);
+	}
+	free(path);
+	return (1);
+}
+
+/*
+ * Remove an output of one of src's recipes, or of a recipe chained after
+ * one, at location as recorded, when its object was deleted (on_delete =
+ * remove): a file under the recipe's output root, or an object of its
+ * output bucket. A location that no such recipe writes is left alone.
+ * Returns 1 when removed (or gone already), 0 when left alone, -1 with
+ * *cause on failure.
  */
 int
 store_remove(const struct source *src, const char *location, char **cause)
 {
-	const struct recipe	*r;
-	size_t			 i, rootlen;
-	char			*path;
+	size_t	 i;
+	int	 rc;
 
 	for (i = 0; i < src->nrecipes; i++) {
-		r = src->recipes[i];
-		if (r->output_root == NULL || r->output_kind == OUTPUT_TABLE)
-			continue;
-		rootlen = strlen(r->output_root);
-		/* strictly inside the root, at a '/' or the root's own end */
-		if (strncmp(location, r->output_root, rootlen) != 0 ||
-		    location[rootlen] == '\0' ||
-		    (r->output_root[rootlen - 1] != '/' &&
-		    location[rootlen] != '/'))
-			continue;
-		if (r->output_kind == OUTPUT_S3)
-			return (s3_delete(r->output_via, r->output_bucket,
-			    location + 3 + strlen(r->output_bucket) + 1,
-			    cause) == 0 ? 1 : -1);
-		path = store_file_path(r, src, location);
-		if (unlink(path) == -1 && errno != ENOENT) {
-			xasprintf(cause, "cannot remove '%s': %s", path,
-			    strerror(errno));
-			free(path);
-			return (-1);
-		}
-		free(path);
-		return (1);
+		if ((rc = store_remove_under(src->recipes[i], src, location,
+		    cause)) != 0)
+			return (rc);
 	}
 	return (0);
 }

@@ -10,7 +10,9 @@
  * the job in hand before it exits.
  *
  * A job whose object changed or vanished since it was queued fails with
- * class io: the new version has a job of its own.
+ * class io: the new version has a job of its own. A job of a recipe
+ * chained after another (after =) reads that one's output, not the
+ * object: its version is not checked again, as its upstream job read it.
  */
 #include "config.h"
 
@@ -123,8 +125,7 @@ worker_record_done(struct worker *w, struct claimed_job *job,
 {
 	char	*cause;
 
-	while (queue_complete(w->conn, w->name, job, r->hash, out,
-	    &cause) != 0) {
+	while (queue_complete(w->conn, w->name, job, r, out, &cause) != 0) {
 		if (worker_reconnect(w, cause) == 0) {
 			free(cause);
 			continue;
@@ -189,7 +190,10 @@ worker_run_image(struct worker *w, struct claimed_job *job,
 	int			 rc = -1;
 
 	memset(&ij, 0, sizeof ij);
-	if (source_fetch(src, job, &data, &len, &run->err) != 0)
+	if (job->input_location != NULL) {
+		if (fetch_output(r, src, job, &data, &len, &run->err) != 0)
+			goto out;
+	} else if (source_fetch(src, job, &data, &len, &run->err) != 0)
 		goto out;
 	run->inlen = len;
 	/* An info recipe learns it anyway, unless it fails. */
@@ -291,7 +295,7 @@ worker_load_once(struct worker *w, struct claimed_job *job,
 	out.format = "rows";
 	out.mime = "text/plain";
 	out.bytes = st->text_bytes;
-	if (queue_complete(w->conn, w->name, job, r->hash, &out, &cause) != 0 ||
+	if (queue_complete(w->conn, w->name, job, r, &out, &cause) != 0 ||
 	    db_exec(w->conn, "COMMIT", &cause) != 0) {
 		free(out.location);
 		db_rollback(w->conn);
@@ -430,6 +434,12 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	    src->type == SOURCE_DIR) &&
 	    recipe_admit_size(r, job->key, job->size, &run.err) != 0)
 		goto done;
+	if (job->input_location != NULL && r->kind != RECIPE_IMAGE) {
+		job_error_set(&run.err, ERROR_CONFIG, 0, "recipe '%s' cannot "
+		    "take another recipe's output '%s' as input: it is no "
+		    "longer an image recipe", r->name, job->input_location);
+		goto done;
+	}
 	switch (r->kind) {
 	case RECIPE_IMAGE:
 		rc = worker_run_image(w, job, src, r, &run);

@@ -44,6 +44,10 @@ notify = webhook:https://hooks.example/objwatch
 notify_secret = 0123456789abcdef0123
 notify_attempts = 5
 notify_timeout = 5s
+[recipe.r2]
+after = r
+steps = thumbnail width=1 | save
+output = dir:out/r2/{key}
 [schedule.e]
 every = 1h
 sql = SELECT 1

@@ -8,7 +8,7 @@
 # first output, row for row the same as version 1's on the whole table.
 # The times of the lookups before and after are printed, not checked.
 . "$SRCDIR/tests/lib.sh"
-plan 12
+plan 13
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in"
@@ -169,19 +169,33 @@ is "$(sql "SELECT count(*), count(DISTINCT (object_id, recipe)),
 	count(*) FILTER (WHERE state = 'failed' AND recipe = 'thumbs')
 	FROM objwatch.results")" "160001|160001|2000" \
     "one row per object version and recipe (160,001), 2,000 of them failed thumbs"
+# Later versions add columns at the end (12: the chain's); version 1's
+# come first, the same.
+v1cols=$(sql "SELECT string_agg(column_name, ', ' ORDER BY ordinal_position)
+	FROM information_schema.columns WHERE table_schema = 'public'
+	AND table_name = 'results_v1'")
+nv1=$(sql "SELECT count(*) FROM information_schema.columns
+	WHERE table_schema = 'public' AND table_name = 'results_v1'")
 is "$(sql "SELECT
-	(SELECT count(*) FROM (TABLE objwatch.results EXCEPT ALL
+	(SELECT count(*) FROM (SELECT $v1cols FROM objwatch.results EXCEPT ALL
 	    TABLE public.results_v1) a) || ' ' ||
 	(SELECT count(*) FROM (TABLE public.results_v1 EXCEPT ALL
-	    TABLE objwatch.results) b)")" "0 0" \
+	    SELECT $v1cols FROM objwatch.results) b)")" "0 0" \
     "the whole view is row for row version 1's"
 is "$(sql "SELECT string_agg(column_name || ' ' || data_type, ', '
 	ORDER BY ordinal_position) FROM information_schema.columns
-	WHERE table_schema = 'objwatch' AND table_name = 'results'")" \
+	WHERE table_schema = 'objwatch' AND table_name = 'results'
+	AND ordinal_position <= $nv1")" \
     "$(sql "SELECT string_agg(column_name || ' ' || data_type, ', '
 	ORDER BY ordinal_position) FROM information_schema.columns
 	WHERE table_schema = 'public' AND table_name = 'results_v1'")" \
-    "with the same columns, in the same order, of the same types"
+    "with the same columns first, in the same order, of the same types"
+is "$(sql "SELECT string_agg(column_name || ' ' || data_type, ', '
+	ORDER BY ordinal_position) FROM information_schema.columns
+	WHERE table_schema = 'objwatch' AND table_name = 'results'
+	AND ordinal_position > $nv1")" \
+    "parent_job_id bigint, after text, input text" \
+    "then the chain's columns"
 
 # Figures: version 1's view without the new index, as before the
 # migration, then the new one.

@@ -77,7 +77,7 @@ main(void)
 	struct config	*conf;
 	char		*want, *got;
 
-	plan(71);
+	plan(95);
 	if (VIPS_INIT("t-config") != 0)
 		return (1);
 	if (mkdtemp(dir) == NULL || chdir(dir) != 0)
@@ -284,6 +284,111 @@ main(void)
 	    "thumbs\n" GOOD_RECIPE, "c.conf:1: source name 'my photos' may "
 	    "only have letters, digits, '-', '_' and '.' (it names URLs, "
 	    "metrics and rows)", "a source name with a space");
+
+	/* Chains: after = RECIPE, a tree of recipes under a source's. */
+#define CHAIN_SMALL "[recipe.small]\nsteps = thumbnail width=64 | save " \
+    "format=webp\noutput = dir:out/small/{key}.{ext}\nafter = thumbs\n"
+#define CHAIN_REST "[recipe.tiny]\nsteps = thumbnail width=16 | save\n" \
+    "output = dir:out/tiny/{key}.{ext}\nafter = thumbs\n" \
+    "[recipe.square]\nsteps = crop width=8 height=8 | save\n" \
+    "output = dir:out/square/{key}.{ext}\nafter = small\n"
+	conf = load(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE CHAIN_SMALL CHAIN_REST,
+	    &errors);
+	got = errs(&errors);
+	is_str(got, "", "a chain with a fan-out loads");
+	free(got);
+	if (conf != NULL) {
+		struct recipe	*t = config_find_recipe(conf, "thumbs");
+		struct recipe	*sm = config_find_recipe(conf, "small");
+		struct recipe	*ti = config_find_recipe(conf, "tiny");
+		struct recipe	*sq = config_find_recipe(conf, "square");
+		char		 first[17], *text = NULL;
+		size_t		 textlen = 0;
+		FILE		*f;
+
+		ok(t->after == NULL && sm->after == t && ti->after == t &&
+		    sq->after == sm, "each recipe points at the one it "
+		    "follows");
+		ok(t->nnext == 2 && t->next[0] == sm && t->next[1] == ti,
+		    "two recipes follow thumbs, in file order");
+		ok(sm->nnext == 1 && sm->next[0] == sq && ti->nnext == 0 &&
+		    sq->nnext == 0, "one follows small, none the others");
+		is_int(conf->sources[0]->nrecipes, 1, "the source still "
+		    "queues only thumbs");
+		memcpy(first, sq->hash, sizeof first);
+		f = open_memstream(&text, &textlen);
+		config_print(conf, f);
+		fclose(f);
+		ok(strstr(text, "\n[recipe.thumbs]\n") != NULL &&
+		    strstr(text, "\n; then = small (then square), tiny\n") !=
+		    NULL, "check prints the chain under its first recipe");
+		ok(strstr(text, "\n[recipe.square]\n") != NULL &&
+		    strstr(text, "\nafter = small\n") != NULL &&
+		    strstr(text, "\nafter = thumbs\n") != NULL,
+		    "and after = for each chained recipe");
+		free(text);
+		config_free(conf);
+		/* a change upstream is a change of what follows */
+		conf = load(GOOD_MAIN GOOD_SOURCE "[recipe.thumbs]\nsteps = "
+		    "thumbnail width=255 height=256 | save format=jpeg "
+		    "quality=80\noutput = dir:out/{dir}/{stem}.{ext}\n"
+		    CHAIN_SMALL CHAIN_REST, &errors);
+		ok(conf != NULL && strcmp(config_find_recipe(conf,
+		    "square")->hash, first) != 0 && strlen(config_find_recipe(
+		    conf, "square")->hash) == 16, "a chained recipe's hash "
+		    "covers the recipes before it");
+	} else {
+		for (int k = 0; k < 7; k++)
+			ok(0, "skipped");
+	}
+	config_free(conf);
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.small]\n"
+	    "steps = thumbnail width=64 | save\noutput = dir:out/s/{key}\n"
+	    "after = thumb\n", "c.conf:13: recipe 'small' (line 10): after = "
+	    "'thumb': no such recipe", "after an unknown recipe, with its "
+	    "line");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.small]\n"
+	    "steps = thumbnail width=64 | save\noutput = dir:out/s/{key}\n"
+	    "after = small\n", "c.conf:13: recipe 'small': after = 'small': "
+	    "a recipe cannot follow itself", "a recipe after itself");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.a]\n"
+	    "steps = thumbnail width=64 | save\noutput = dir:out/a/{key}\n"
+	    "after = b\n[recipe.b]\nsteps = thumbnail width=32 | save\n"
+	    "output = dir:out/b/{key}\nafter = a\n", "c.conf:13: recipe 'a': "
+	    "after: the recipes 'a' (line 13) -> 'b' (line 17) -> 'a' form a "
+	    "cycle: each one's input would be the next one's output",
+	    "a cycle of two, reported once with its lines");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.a]\n"
+	    "steps = thumbnail width=64 | save\noutput = dir:out/a/{key}\n"
+	    "after = c\n[recipe.b]\nsteps = thumbnail width=32 | save\n"
+	    "output = dir:out/b/{key}\nafter = a\n[recipe.c]\n"
+	    "steps = thumbnail width=16 | save\noutput = dir:out/c/{key}\n"
+	    "after = b\n", "c.conf:13: recipe 'a': after: the recipes 'a' "
+	    "(line 13) -> 'c' (line 21) -> 'b' (line 17) -> 'a' form a "
+	    "cycle: each one's input would be the next one's output",
+	    "a cycle of three");
+	expect_error(GOOD_MAIN "[source.photos]\ntype = dir\npath = in\n"
+	    "recipes = thumbs small\n" GOOD_RECIPE CHAIN_SMALL,
+	    "c.conf:6: source 'photos': recipe 'small' follows 'thumbs' "
+	    "(after, line 13): its input is that recipe's output, so no "
+	    "source may list it", "a chained recipe listed by a source");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.meta]\n"
+	    "steps = info\n[recipe.small]\nsteps = thumbnail width=64 | "
+	    "save\noutput = dir:out/s/{key}\nafter = meta\n", "c.conf:15: "
+	    "recipe 'small': after = 'meta': 'meta' writes no output to take "
+	    "as input (its only step, info, records to the database)",
+	    "after an info recipe");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.rows]\n"
+	    "steps = lines format=csv columns=\"a,b\"\noutput = table:t\n"
+	    "[recipe.small]\nsteps = thumbnail width=64 | save\n"
+	    "output = dir:out/s/{key}\nafter = rows\n", "c.conf:16: "
+	    "recipe 'small': after = 'rows': 'rows' writes rows into a "
+	    "table, not a file to take as input", "after a lines recipe");
+	expect_error(GOOD_MAIN GOOD_SOURCE GOOD_RECIPE "[recipe.meta]\n"
+	    "steps = info\nafter = thumbs\n", "c.conf:12: recipe 'meta': "
+	    "after = 'thumbs': an info recipe records what its object is, so "
+	    "it cannot take another recipe's output", "an info recipe "
+	    "after another");
 
 	/* The file itself missing. */
 	strv_clear(&errors);
