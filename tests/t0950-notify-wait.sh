@@ -6,7 +6,7 @@
 # ended, with its exit status saying whether all are done (0), one failed
 # (1), or the timeout ran out first (3).
 . "$SRCDIR/tests/lib.sh"
-plan 28
+plan 31
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out" "$T/x"
@@ -46,14 +46,16 @@ write_config "$T/embedded.conf" <<EOF
 [objwatch]
 state_dir = $T/state
 listen = 127.0.0.1:0
+workers = 1
 [source.photos]
 type = dir
-path = in
+path = in2
 recipes = thumbs
 [recipe.thumbs]
 steps = thumbnail width=100 | save format=jpeg
-output = dir:out/{key}.{ext}
+output = dir:out2/{key}.{ext}
 EOF
+mkdir -p "$T/in2"
 "$OW" wait -c "$T/embedded.conf" -t 1 photos a.jpg >"$T/w.out" 2>"$T/w.err"
 is "$? $(cat "$T/w.out")" "2 " "wait on an embedded database not running: 2"
 like "$(cat "$T/w.err")" \
@@ -202,3 +204,23 @@ thumbs|done|" "its other job failed and counted not: only thumbs was named"
 
 ow_stop
 ok $? "the daemon stops cleanly"
+
+# With the embedded database up (the daemon started it), wait reaches it,
+# and leaves it running when it exits.
+ow_start "$T/embedded.conf"
+wait_until 60 sh -c "[ \$(grep -c 'start-up scan' '$OW_LOG') -ge 2 ]" ||
+    bail "the daemon on the embedded database did not start"
+"$OW" wait -c "$T/embedded.conf" -t 60 photos e.jpg >"$T/e.out" \
+    2>"$T/e.err" &
+wpid=$!
+stop_at_exit "$wpid"
+cp "$T/x/small.jpg" "$T/in2/.e.tmp" && mv "$T/in2/.e.tmp" "$T/in2/e.jpg"
+wait_until 60 gone "$wpid"
+wait "$wpid"
+is "$? $(cat "$T/e.out")" "0 thumbs${TAB}done${TAB}$T/out2/e.jpg.jpg" \
+    "wait on the embedded database the daemon runs: 0, with the job's line" ||
+    { cat "$T/e.err" >&2; ow_log; }
+kill -0 "$(head -n 1 "$T/state/pg/data/postmaster.pid")" 2>/dev/null
+ok $? "the server still runs after wait exits"
+ow_stop
+ok $? "and the daemon stops cleanly"
