@@ -1688,6 +1688,20 @@ cluster_answers(const struct cluster *c)
 }
 
 /*
+ * Whether the server runs, without starting it: 0, or -1 with *cause
+ * saying that it does not and what starts it.
+ */
+int
+cluster_check_running(const struct cluster *c, char **cause)
+{
+	if (cluster_answers(c))
+		return (0);
+	xasprintf(cause, "the embedded PostgreSQL in '%s' is not running "
+	    "('objwatch run' starts it)", c->data);
+	return (-1);
+}
+
+/*
  * Start the server again after it stopped under us (killed, crashed, or
  * stopped by hand), unless another objwatch using it has already done so:
  * under .lock, like the first start. *restarted says whether this process

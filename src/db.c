@@ -208,6 +208,29 @@ db_setup(const struct config *conf, char **cause)
 	return (0);
 }
 
+/*
+ * Decide where the database is, as db_setup, but leave the embedded
+ * cluster as it is: it must be running already (a command that only
+ * watches the daemon's work has nothing to wait for without one).
+ */
+int
+db_attach(const struct config *conf, char **cause)
+{
+	if (conf->database != NULL) {
+		db_conninfo = xstrdup(conf->database);
+		return (0);
+	}
+	if ((db_cluster = cluster_open(conf->state_dir, cause)) == NULL)
+		return (-1);
+	if (cluster_check_running(db_cluster, cause) != 0) {
+		cluster_close(db_cluster);
+		db_cluster = NULL;
+		return (-1);
+	}
+	db_conninfo = xstrdup(cluster_url(db_cluster));
+	return (0);
+}
+
 /* The connection string in use (after db_setup). */
 const char *
 db_url(void)

@@ -41,6 +41,7 @@ static int	cmd_db(int, char **);
 static int	cmd_scan(int, char **);
 static int	cmd_status(int, char **);
 static int	cmd_retry(int, char **);
+static int	cmd_wait(int, char **);
 static int	cmd_version(int, char **);
 static int	cmd_help(int, char **);
 
@@ -86,6 +87,15 @@ static const struct command commands[] = {
 	  "storage, config), finished within T (such as 30m or 2h), or whose\n"
 	  "key matches PATTERN (SQL LIKE: % for any run of characters).\n"
 	  "Each starts afresh with its attempts reset.", cmd_retry },
+	{ "wait", "wait [-c FILE] [-t SECONDS] [--timeout SECONDS] SOURCE KEY "
+	  "[RECIPE...]",
+	  "Wait until the newest version of KEY in SOURCE is recorded and its\n"
+	  "jobs (of the recipes named, or all, chained ones included) are\n"
+	  "final, then print one line per job: recipe, state, and the output\n"
+	  "or the error, tab-separated. Exits 0 when all are done, 1 when one\n"
+	  "failed or is dead, 3 when -t SECONDS (such as 30 or 5m) ran out\n"
+	  "first, 2 on a usage, config or database error. A running daemon\n"
+	  "does the work: the embedded database must be up.", cmd_wait },
 	{ "version", "version", "Print the versions of objwatch and its "
 	  "libraries.", cmd_version },
 	{ "help", "help [COMMAND]", "Describe a command.", cmd_help },
@@ -93,6 +103,7 @@ static const struct command commands[] = {
 
 static const char	*config_path;
 static int		 verbose;
+static int		 config_fail_status = 1;	/* load_config's exit */
 static int		 long_running;	/* run: log at the configured level */
 
 static void
@@ -143,18 +154,29 @@ command_options(const struct command *cmd, int argc, char **argv,
 		{ "verbose", no_argument, NULL, 'v' },
 	};
 	struct option	*longopts;
-	size_t		 n = 0, i;
+	char		 shortopts[64] = "+c:hv";
+	size_t		 n = 0, i, len;
 	int		 ch;
 
 	while (extra != NULL && extra[n].name != NULL)
 		n++;
 	longopts = xcalloc(nitems(common) + n + 1, sizeof *longopts);
 	memcpy(longopts, common, sizeof common);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		longopts[nitems(common) + i] = extra[i];
+		/* an extra whose val is a letter is that short option too */
+		len = strlen(shortopts);
+		if (extra[i].val < 256 && len + 3 <= sizeof shortopts) {
+			shortopts[len++] = extra[i].val;
+			if (extra[i].has_arg == required_argument)
+				shortopts[len++] = ':';
+			shortopts[len] = '\0';
+		}
+	}
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+c:hv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -166,9 +188,10 @@ command_options(const struct command *cmd, int argc, char **argv,
 			command_help(cmd, stdout);
 			exit(0);
 		default:
-			if (ch >= 256 && fn != NULL && fn(ch, optarg) == 0)
+			if (ch != '?' && ch != ':' && fn != NULL &&
+			    fn(ch, optarg) == 0)
 				break;
-			if (ch < 256)
+			if (ch == '?' || ch == ':')
 				command_help(cmd, stderr);
 			exit(2);
 		}
@@ -196,7 +219,7 @@ load_config(void)
 		for (i = 0; i < errors.n; i++)
 			fprintf(stderr, "%s\n", errors.v[i]);
 		strv_clear(&errors);
-		exit(1);
+		exit(config_fail_status);
 	}
 	if (verbose)
 		conf->log_level = LOG_LEVEL_DEBUG;
@@ -899,6 +922,85 @@ cmd_retry(int argc, char **argv)
 		printf("requeued %lld job%s\n", n, n == 1 ? "" : "s");
 	PQfinish(conn);
 	db_teardown();
+	config_free(conf);
+	return (rc);
+}
+
+static double	 wait_timeout = -1;	/* forever */
+
+static int
+wait_option(int ch, const char *value)
+{
+	if (ch != 't')
+		return (-1);
+	if (parse_duration(value, &wait_timeout) != 0) {
+		fprintf(stderr, "objwatch: -t takes seconds or a duration such "
+		    "as 30s or 5m, not '%s'\n", value);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+cmd_wait(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct command	*cmd = command_find("wait");
+	struct config		*conf;
+	struct strv		 recipes = { NULL, 0 };
+	PGconn			*conn;
+	char			*cause;
+	int			 first, i, rc = WAIT_ERROR;
+
+	first = command_options(cmd, argc, argv, longopts, wait_option);
+	if (argc - first < 2) {
+		command_help(cmd, stderr);
+		return (WAIT_ERROR);
+	}
+	config_fail_status = WAIT_ERROR;
+	conf = load_config();
+	if (config_find_source(conf, argv[first]) == NULL) {
+		fprintf(stderr, "objwatch: no source '%s' in '%s'\n",
+		    argv[first], conf->file);
+		goto out;
+	}
+	for (i = first + 2; i < argc; i++) {
+		if (config_find_recipe(conf, argv[i]) == NULL) {
+			fprintf(stderr, "objwatch: no recipe '%s' in '%s'\n",
+			    argv[i], conf->file);
+			goto out;
+		}
+		strv_push(&recipes, argv[i]);
+	}
+	if (db_attach(conf, &cause) != 0) {
+		fprintf(stderr, "objwatch: %s\n", cause);
+		free(cause);
+		goto out;
+	}
+	if ((conn = db_connect(&cause)) == NULL ||
+	    db_migrate(conn, 0, &cause) != 0) {
+		fprintf(stderr, "objwatch: %s\n", cause);
+		free(cause);
+		PQfinish(conn);
+		db_teardown();
+		goto out;
+	}
+	rc = wait_object(conn, argv[first], argv[first + 1], &recipes,
+	    wait_timeout, stdout, &cause);
+	if (rc == WAIT_ERROR) {
+		fprintf(stderr, "objwatch: %s\n", cause);
+		free(cause);
+	} else if (rc == WAIT_TIMEOUT)
+		fprintf(stderr, "objwatch: '%s' in source '%s' is not "
+		    "processed yet (timed out)\n", argv[first + 1],
+		    argv[first]);
+	PQfinish(conn);
+	db_teardown();
+out:
+	strv_clear(&recipes);
 	config_free(conf);
 	return (rc);
 }

@@ -563,11 +563,13 @@ struct cluster	*cluster_open(const char *state_dir, char **cause);
 int		 cluster_start(struct cluster *, char **cause);
 const char	*cluster_url(const struct cluster *);
 int		 cluster_answers(const struct cluster *);
+int		 cluster_check_running(const struct cluster *, char **cause);
 int		 cluster_revive(struct cluster *, int *restarted, char **cause);
 void		 cluster_close(struct cluster *);
 
 /* db.c: connections, migrations and the database URL. */
 int	 db_setup(const struct config *, char **cause);
+int	 db_attach(const struct config *, char **cause);
 void	 db_supervise_start(void);
 void	 db_supervise_stop(void);
 int	 db_embedded_state(double *since, unsigned long *restarts,
@@ -769,6 +771,15 @@ struct retry_filter {
 	double		 since;		/* finished in the last seconds */
 };
 int	 retry_jobs(PGconn *, const struct retry_filter *, long long *,
+	     char **cause);
+
+/* wait.c: objwatch wait, until an object's jobs are final. */
+#define WAIT_DONE	0	/* every job done */
+#define WAIT_FAILED	1	/* some failed for good or dead */
+#define WAIT_ERROR	2	/* usage, config or database */
+#define WAIT_TIMEOUT	3	/* not final within the timeout */
+int	 wait_object(PGconn *, const char *source, const char *key,
+	     const struct strv *recipes, double timeout, FILE *,
 	     char **cause);
 
 /* store-file.c: outputs in folders. */

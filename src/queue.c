@@ -14,6 +14,14 @@
  *
  * Each of these is a single SQL statement, so each is atomic without an
  * explicit transaction and costs one round trip.
+ *
+ * Two channels tell listeners of outcomes, both sent by the statement that
+ * records the outcome, so they are delivered when it commits and never for
+ * one that did not. objwatch_done carries the job id, for every outcome
+ * the worker records (a retry and a wait included), as it always has.
+ * objwatch_events carries a small JSON object for the final outcomes only
+ * (done, failed for good, dead, reaped dead too): what a script waiting
+ * on an object needs, without a query (EVENT_CTE).
  */
 #include "config.h"
 
@@ -212,6 +220,40 @@ queue_release_holder(PGconn *conn, const char *holder, int *n, char **cause)
 	return (0);
 }
 
+/*
+ * The objwatch_events payload of each final outcome the CTE named j
+ * returns (id, object_id, recipe, state, error_class, final); the
+ * statement must count e for the NOTIFY to run. NOTIFY takes payloads
+ * shorter than 8000 bytes and a key may be longer (a file name's stray
+ * bytes take three each in the key, and a path may have 4095): past that
+ * limit the key and the version are null and truncated is true, and a
+ * listener looks them up by the object id, so a long key never fails the
+ * statement that records the outcome.
+ */
+#define EVENT_CTE(j)							\
+	", ev AS ("							\
+	"  SELECT " j ".id, " j ".object_id, " j ".recipe, " j ".state," \
+	"      " j ".error_class, o.source, o.key, o.version"		\
+	"  FROM " j " JOIN objwatch.objects o ON o.id = " j ".object_id" \
+	"  WHERE " j ".final"						\
+	"), ep AS ("							\
+	"  SELECT ev.*, json_build_object('job', id, 'object', object_id," \
+	"      'source', source, 'key', key, 'version', version,"	\
+	"      'recipe', recipe, 'state', state,"			\
+	"      'error_class', error_class, 'truncated', false)::text AS p" \
+	"  FROM ev"							\
+	"), e AS ("							\
+	"  SELECT pg_notify('objwatch_events', CASE"			\
+	"      WHEN octet_length(p) < 8000 THEN p"			\
+	"      ELSE json_build_object('job', id, 'object', object_id,"	\
+	"          'source', source, 'key', NULL::text,"		\
+	"          'version', NULL::text,"				\
+	"          'recipe', recipe, 'state', state,"			\
+	"          'error_class', error_class, 'truncated', true)::text" \
+	"      END)"							\
+	"  FROM ep"							\
+	")"
+
 #define QUEUE_REAP_INTERVAL	5.0	/* seconds between reaps, per worker */
 
 static const char claim_sql[] =
@@ -249,8 +291,11 @@ static const char reap_sql[] =
 	"on each of its ' || attempts || ' attempts'"
 	"  WHERE state IN ('running', 'failed') AND run_after <= now()"
 	"    AND attempts >= max_attempts"
-	"  RETURNING id"
-	") SELECT count(*) FROM d";
+	"  RETURNING id, object_id, recipe, state, error_class,"
+	"      true AS final"
+	")"
+	EVENT_CTE("d")
+	"SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM e)";
 
 /*
  * Claim the next job for worker, leasing it for lease seconds. *got is 0
@@ -336,7 +381,8 @@ static const char complete_sql[] =
 	"      finished_at = clock_timestamp(), locked_by = NULL,"
 	"      error_class = NULL, error = NULL"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
-	"  RETURNING id, object_id, max_attempts"
+	"  RETURNING id, object_id, max_attempts, recipe, state,"
+	"      error_class, true AS final"
 	INFO_CTE
 	"), o AS ("
 	"  INSERT INTO objwatch.outputs (job_id, location, format, mime,"
@@ -363,9 +409,10 @@ static const char complete_sql[] =
 	"), n AS ("
 	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
 	")"
+	EVENT_CTE("j")
 	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM o),"
 	"    (SELECT count(*) FROM n), (SELECT count(*) FROM c),"
-	"    (SELECT count(*) FROM cn)";
+	"    (SELECT count(*) FROM cn), (SELECT count(*) FROM e)";
 
 static const char complete_bare_sql[] =
 	"WITH j AS ("
@@ -373,12 +420,15 @@ static const char complete_bare_sql[] =
 	"      finished_at = clock_timestamp(), locked_by = NULL,"
 	"      error_class = NULL, error = NULL"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
-	"  RETURNING id"
+	"  RETURNING id, object_id, recipe, state, error_class,"
+	"      true AS final"
 	INFO_CTE
 	"), n AS ("
 	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
 	")"
-	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
+	EVENT_CTE("j")
+	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n),"
+	"    (SELECT count(*) FROM e)";
 
 /* The names and hashes of the recipes after r, as text[] literals. */
 static void
@@ -505,12 +555,15 @@ static const char fail_sql[] =
 	"      finished_at = now(), locked_by = NULL,"
 	"      error_class = $8, error = $9"
 	"  WHERE id = $1 AND state = 'running' AND locked_by = $2"
-	"  RETURNING id"
+	"  RETURNING id, object_id, recipe, state, error_class,"
+	"      run_after IS NULL AS final"
 	INFO_CTE
 	"), n AS ("
 	"  SELECT pg_notify('objwatch_done', $1::text) FROM j"
 	")"
-	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)";
+	EVENT_CTE("j")
+	"SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n),"
+	"    (SELECT count(*) FROM e)";
 
 /*
  * Record a job's failure. Transient errors are retried after a backoff

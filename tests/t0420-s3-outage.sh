@@ -3,10 +3,11 @@
 # fetches, stores and listings fail meanwhile and wait with backoff without
 # counting attempts (max_attempts = 2 would make them dead otherwise), and
 # in the end every object is processed, none twice. Objects uploaded after
-# the outage are found by the poller once it lists again.
+# the outage are found by the poller once it lists again. A wait is no
+# outcome: objwatch_events has one payload per job, its done.
 # s3rver runs with --allow-mismatched-signatures (see s3_start in lib.sh).
 . "$SRCDIR/tests/lib.sh"
-plan 9
+plan 10
 
 pg_start || bail "cannot start PostgreSQL"
 s3_start photos thumbs || bail "cannot start s3rver"
@@ -45,6 +46,10 @@ recipes = thumbs
 steps = thumbnail width=200 | save format=webp
 output = s3:thumbs/{key}.{ext}
 EOF2
+"$BUILDDIR/tests/pg-listen" "$PGURL" objwatch_events >"$T/events" \
+    2>"$T/listen.err" &
+stop_at_exit $!
+wait_until 10 grep -qx listening "$T/events" || bail "pg-listen did not start"
 ow_start "$T/ow.conf"
 wait_for_sql "SELECT count(*) >= 10 FROM objwatch.jobs WHERE state = 'done'" \
     t 60 || { ow_log; bail "nothing processed"; }
@@ -75,5 +80,12 @@ is "$(sql "SELECT count(*) FROM objwatch.jobs WHERE state <> 'done'")" 0 \
 is "$(sql "SELECT count(*) > 0, max(attempts) FROM objwatch.jobs WHERE waits > 0")" \
     "t|1" "jobs that waited out the outage used one attempt each"
 is "$(s3 ls thumbs | wc -l)" 152 "152 outputs in the bucket"
+wait_until 10 sh -c "[ \$(grep -c '\"state\" : \"done\"' '$T/events') -ge 152 ]"
+ev=$(sed 1d "$T/events" |
+	sed 's/^{"job" : \([0-9]*\),.*"state" : "\([a-z]*\)".*/\1 \2/')
+is "$(printf '%s\n' "$ev" | wc -l) $(printf '%s\n' "$ev" | cut -d ' ' -f 1 |
+	sort -u | wc -l) $(printf '%s\n' "$ev" | cut -d ' ' -f 2 | sort -u)" \
+    "152 152 done" \
+    "one objwatch_events payload per job, done: none for the waits"
 ow_stop
 ok $? "objwatch stops cleanly"

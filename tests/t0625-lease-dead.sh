@@ -2,9 +2,10 @@
 # A job whose worker dies on every attempt does not run for ever: after
 # max_attempts such deaths it is dead, with class io and a message saying
 # so, no later process claims it, and `objwatch retry --dead` queues it
-# again.
+# again. Its death is notified on objwatch_events, and objwatch wait
+# reports it.
 . "$SRCDIR/tests/lib.sh"
-plan 6
+plan 8
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
@@ -33,6 +34,10 @@ running() {
 	    "running/$1" 30
 }
 
+"$BUILDDIR/tests/pg-listen" "$PGURL" objwatch_events >"$T/events" \
+    2>"$T/listen.err" &
+stop_at_exit $!
+wait_until 10 grep -qx listening "$T/events" || bail "pg-listen did not start"
 ow_start "$T/ow.conf"
 running 1
 ok $? "the first attempt runs" || ow_log
@@ -50,6 +55,17 @@ ok $? "after the second kill the job is dead, not claimed a third time" ||
 is "$(sql "SELECT error FROM objwatch.jobs")" \
     "the worker running it stopped (crashed or was killed) on each of its 2 attempts" \
     "its message says why"
+ver=$(sql "SELECT version FROM objwatch.objects")
+ids=$(sql "SELECT id || ', \"object\" : ' || object_id FROM objwatch.jobs")
+wait_until 10 grep -q '"dead"' "$T/events"
+is "$(sed 1d "$T/events")" \
+    "{\"job\" : $ids, \"source\" : \"photos\", \"key\" : \"big.png\", \"version\" : \"$ver\", \"recipe\" : \"thumbs\", \"state\" : \"dead\", \"error_class\" : \"io\", \"truncated\" : false}" \
+    "its death is the one payload on objwatch_events (no kill sent one)"
+"$OBJWATCH" wait -c "$T/ow.conf" -t 10 photos big.png >"$T/wait.out" \
+    2>"$T/wait.err"
+is "$? $(cat "$T/wait.out")" \
+    "1 thumbs	dead	io: the worker running it stopped (crashed or was killed) on each of its 2 attempts" \
+    "objwatch wait says it is dead, and exits 1"
 ow_stop >/dev/null
 
 # Requeued by hand, it runs once more, to the end this time.

@@ -7,7 +7,7 @@
 bash_completion=/usr/share/bash-completion/bash_completion
 command -v bash >/dev/null 2>&1 || skip_all "bash is not installed"
 [ -f "$bash_completion" ] || skip_all "bash-completion is not installed"
-plan 22
+plan 25
 unset OBJWATCH_CONFIG
 
 mkdir -p "$T/in"
@@ -84,6 +84,10 @@ classes=$("$OBJWATCH" help retry | tr '\n' ' ' |
 is "$(bc 'objwatch retry --class ')" "$classes" \
     "bash: retry --class offers the error classes objwatch help retry names"
 is "$(bc 'objwatch db ')" "migrate psql url" "bash: db offers its subcommands"
+is "$(bc 'objwatch -c ow.conf wait ')" "incoming uploads" \
+    "bash: wait offers the sources first"
+is "$(bc 'objwatch -c ow.conf wait -t 30 uploads photo.jpg ')" "big thumbs" \
+    "bash: then, after the key, the recipes"
 is "$(bc 'objwatch scan ')" "" \
     "bash: no names when the default config is not there"
 default=$("$OBJWATCH" --help | sed -n 's/.*else \(\/[^ ]*\)\.$/\1/p')
@@ -95,7 +99,7 @@ ok $? "both read the binary's default config ($default)"
 
 if ! command -v zsh >/dev/null 2>&1; then
 	n=0
-	while [ $n -lt 8 ]; do
+	while [ $n -lt 9 ]; do
 		skip "zsh is not installed"
 		n=$((n + 1))
 	done
@@ -122,3 +126,5 @@ is "$(zc 'objwatch --config=ow.conf process ')" "big thumbs" \
 is "$(export OBJWATCH_CONFIG="$T/ow.conf"; zc 'objwatch retry --source=')" \
     "incoming uploads" "zsh: retry --source= offers those of \$OBJWATCH_CONFIG"
 is "$(zc 'objwatch retry --class ')" "$classes" "zsh: retry --class"
+is "$(zc 'objwatch -c ow.conf wait uploads photo.jpg ')" "big thumbs" \
+    "zsh: wait offers the recipes after the source and key"
