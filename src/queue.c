@@ -293,9 +293,56 @@ static const char reap_sql[] =
 	"    AND attempts >= max_attempts"
 	"  RETURNING id, object_id, recipe, state, error_class,"
 	"      true AS final"
+	"), n AS ("
+	"  SELECT pg_notify('objwatch_done', d.id::text) FROM d"
 	")"
 	EVENT_CTE("d")
-	"SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM e)";
+	"SELECT d.id, d.recipe, (SELECT count(*) FROM n),"
+	"    (SELECT count(*) FROM e) FROM d";
+
+/*
+ * Mark dead the jobs whose workers died on every attempt, telling of each
+ * as of any other final outcome: objwatch_done, objwatch_events and, for
+ * a recipe that notifies, its webhook delivery, all in one transaction.
+ */
+static void
+queue_reap(PGconn *conn)
+{
+	PGresult	*res;
+	char		*cause = NULL;
+	int64_t		 id;
+	int		 i;
+
+	if (db_begin(conn, &cause) != 0)
+		goto fail;
+	res = PQexec(conn, reap_sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		cause = db_error(conn, res);
+		PQclear(res);
+		db_rollback(conn);
+		goto fail;
+	}
+	for (i = 0; i < PQntuples(res); i++) {
+		id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		if (deliver_end(conn, 0, 1, id, PQgetvalue(res, i, 1),
+		    "job.dead", &cause) != 0) {
+			PQclear(res);
+			db_rollback(conn);
+			goto fail;
+		}
+		log_warnx("job %" PRId64 " (recipe '%s') is dead: the worker "
+		    "running it stopped on each of its attempts", id,
+		    PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+	if (db_commit(conn, &cause) != 0)
+		goto fail;
+	return;
+fail:
+	/* tried again at the next reap */
+	log_debug("reaping jobs whose workers died: %s", cause);
+	free(cause);
+}
 
 /*
  * Claim the next job for worker, leasing it for lease seconds. *got is 0
@@ -327,8 +374,7 @@ queue_claim(PGconn *conn, const char *worker, double lease,
 		 */
 		if (now_monotonic() - last_reap >= QUEUE_REAP_INTERVAL) {
 			last_reap = now_monotonic();
-			res = PQexec(conn, reap_sql);
-			PQclear(res);
+			queue_reap(conn);
 		}
 		return (0);
 	}

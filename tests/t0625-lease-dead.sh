@@ -2,13 +2,16 @@
 # A job whose worker dies on every attempt does not run for ever: after
 # max_attempts such deaths it is dead, with class io and a message saying
 # so, no later process claims it, and `objwatch retry --dead` queues it
-# again. Its death is notified on objwatch_events, and objwatch wait
-# reports it.
+# again. Its death is notified on objwatch_events and recorded as a
+# webhook delivery (job.dead), as any other final outcome, and objwatch
+# wait reports it.
 . "$SRCDIR/tests/lib.sh"
-plan 8
+plan 10
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
+# nobody listens there: the deliveries stay pending, which is all we read
+hook_port=$(_lib_free_ports 1)
 write_config "$T/ow.conf" <<EOF
 [objwatch]
 database = $PGURL
@@ -24,6 +27,7 @@ recipes = thumbs
 [recipe.thumbs]
 steps = thumbnail width=200 | save format=jpeg
 output = dir:out/{stem}.{ext}
+notify = webhook:http://127.0.0.1:$hook_port/hook
 EOF
 # A PNG this size has no shrink-on-load: decoding it takes a while, long
 # enough to be killed in the middle of it.
@@ -66,6 +70,10 @@ is "$(sed 1d "$T/events")" \
 is "$? $(cat "$T/wait.out")" \
     "1 thumbs	dead	io: the worker running it stopped (crashed or was killed) on each of its 2 attempts" \
     "objwatch wait says it is dead, and exits 1"
+is "$(sql "SELECT d.event || '|' || (d.body::json->>'state') || '|' ||
+	(d.body::json->'error'->>'class') || '|' || (d.job_id = j.id)
+	FROM objwatch.deliveries d, objwatch.jobs j")" "job.dead|dead|io|true" \
+    "its death is the one webhook delivery, in the transaction that marked it"
 ow_stop >/dev/null
 
 # Requeued by hand, it runs once more, to the end this time.
@@ -74,4 +82,6 @@ ok $? "retry --dead requeues it"
 ow_start "$T/ow.conf"
 wait_for_sql "SELECT state FROM objwatch.jobs" done 120
 ok $? "and it is done" || ow_log
+is "$(sql "SELECT string_agg(event, ',' ORDER BY id) FROM objwatch.deliveries")" \
+    "job.dead,job.done" "then its completion is delivered too"
 ow_stop >/dev/null
