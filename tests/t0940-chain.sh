@@ -8,7 +8,7 @@
 # reprocess = yes runs a follower again, or the whole chain after a; and a
 # file deleted takes the outputs of its whole chain with it.
 . "$SRCDIR/tests/lib.sh"
-plan 27
+plan 28
 
 pg_start || bail "cannot start PostgreSQL"
 s3_start media chain || bail "cannot start s3rver"
@@ -92,12 +92,25 @@ printf '\377\330\377\340' | dd of="$T/stage/broken.jpg" conv=notrunc 2>/dev/null
 
 ow_start "$T/ow.conf"
 wait_until 20 grep -q 'start-up scan' "$OW_LOG" || { ow_log; bail "no start"; }
+# objwatch wait, started before the file is there, returns once the whole
+# chain is through: each follower is queued in the statement that
+# completes its parent, so no moment shows the object's jobs all final
+# before the last recipe is done.
+"$OBJWATCH" wait -c "$T/ow.conf" -t 60 photos wide.jpg >"$T/wait.out" \
+    2>"$T/wait.err" &
+wait_pid=$!
 mv "$T/stage/wide.jpg" "$T/stage/tall.jpg" "$T/stage/broken.jpg" "$T/in/"
 
 wait_for_sql "SELECT count(*) FILTER (WHERE state = 'done'),
 	count(*) FILTER (WHERE state IN ('failed', 'dead'))
 	FROM objwatch.jobs" "10|1" 60
 ok $? "two files through five recipes, and the broken one's first" || ow_log
+wait "$wait_pid"
+is "$? $(cat "$T/wait.out")" "0 $(sql "SELECT string_agg(recipe || E'\t' ||
+	state || E'\t' || output, E'\n' ORDER BY recipe)
+	FROM objwatch.results WHERE key = 'wide.jpg'")" \
+    "objwatch wait on the file returns 0 with all five recipes done" ||
+    cat "$T/wait.err"
 
 is "$(sql "SELECT key, recipe, state, coalesce(after, '-'), width, height,
 	format FROM objwatch.results WHERE state = 'done' ORDER BY key, recipe")" \
