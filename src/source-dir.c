@@ -701,23 +701,12 @@ static int	dir_batch_enqueue(struct dir_watcher *,
 static void
 dir_flush(struct dir_watcher *dw)
 {
-	const char	*name;
-	uint64_t	 queued = dw->queued;
 	size_t		 i, n = dw->nbatch;
 
 	if (n == 0)
 		return;
 	dw->nbatch = 0;
-	name = dw->batch_src->name;
-	/* One by one, queue_enqueue counts them itself. */
-	if (dir_batch_enqueue(dw, dw->batch_src, NULL, 0, dw->batch,
-	    n) == 0) {
-		metrics_count("objwatch_events_total", n, "source", name,
-		    NULL, NULL);
-		if (dw->queued > queued)
-			metrics_count("objwatch_jobs_queued_total",
-			    dw->queued - queued, "source", name, NULL, NULL);
-	}
+	dir_batch_enqueue(dw, dw->batch_src, NULL, 0, dw->batch, n);
 	for (i = 0; i < n; i++) {
 		free((char *)dw->batch[i].key);
 		free((char *)dw->batch[i].version);
@@ -1287,6 +1276,12 @@ dir_batch_enqueue(struct dir_watcher *dw, const struct source *src,
 		return (0);
 	if (dir_db(dw) == 0 && queue_enqueue_batch(dw->conn, src, batch, n,
 	    dw->conf->max_attempts, &njobs, &cause) == 0) {
+		/* One by one (below), queue_enqueue counts them itself. */
+		metrics_count("objwatch_events_total", n, "source", src->name,
+		    NULL, NULL);
+		if (njobs > 0)
+			metrics_count("objwatch_jobs_queued_total", njobs,
+			    "source", src->name, NULL, NULL);
 		dw->queued += njobs;
 		if (njobs > 0)
 			log_debug("source '%s': queued %zu files (%d jobs)",

@@ -190,6 +190,24 @@ worker_run_image(struct worker *w, struct claimed_job *job,
 	int			 rc = -1;
 
 	memset(&ij, 0, sizeof ij);
+	vars.source = job->source;
+	vars.key = job->key;
+	vars.recipe = r->name;
+	vars.hash = r->hash;
+	/*
+	 * A key the output template cannot hold (a ".." above its root)
+	 * fails whatever its bytes: refused before anything is fetched. The
+	 * extension has no '/', so the steps cannot change the answer.
+	 */
+	vars.ext = "{ext}";
+	if (r->writes && template_expand(r->output_template, &vars, &location,
+	    &cause) != 0) {
+		job_error_set(&run->err, ERROR_CONFIG, 0, "recipe '%s': cannot "
+		    "name the output for '%s': %s", r->name, job->key, cause);
+		free(cause);
+		goto out;
+	}
+	FREE_NULL(location);
 	if (job->input_location != NULL) {
 		if (fetch_output(r, src, job, &data, &len, &run->err) != 0)
 			goto out;
@@ -221,11 +239,7 @@ worker_run_image(struct worker *w, struct claimed_job *job,
 		run->outcome = "done";
 		goto out;
 	}
-	vars.source = job->source;
-	vars.key = job->key;
-	vars.recipe = r->name;
 	vars.ext = ij.ext;
-	vars.hash = r->hash;
 	if (template_expand(r->output_template, &vars, &location,
 	    &cause) != 0) {
 		job_error_set(&run->err, ERROR_CONFIG, 0, "recipe '%s': cannot "

@@ -3,6 +3,7 @@
 //   node http-abuse.js trickle PORT PATH TOKEN N SECONDS
 //     N connections that announce a 100 kB body and send one byte a second
 //     for SECONDS; prints how many the server closed before they finished.
+//     Says "trickling N" on stderr once all N have sent their headers.
 //   node http-abuse.js deep PORT PATH TOKEN DEPTH
 //     POST a JSON array nested DEPTH deep; prints the status.
 //   node http-abuse.js chunked PORT PATH TOKEN BYTES
@@ -28,12 +29,15 @@ function post(body, headers, done) {
 
 if (mode === 'trickle') {
 	const n = Number(arg1), seconds = Number(arg2);
-	let closed = 0, finished = 0;
+	let closed = 0, finished = 0, started = 0;
 	for (let i = 0; i < n; i++) {
 		const s = net.connect(Number(port), '127.0.0.1', () => {
 			s.write('POST ' + path + ' HTTP/1.1\r\nHost: x\r\n' +
 			    'Authorization: Bearer ' + token + '\r\n' +
-			    'Content-Length: 100000\r\n\r\n{');
+			    'Content-Length: 100000\r\n\r\n{', () => {
+				if (++started === n)
+					console.error('trickling ' + n);
+			});
 		});
 		let sent = 0;
 		const t = setInterval(() => {

@@ -2,10 +2,11 @@
 # Files are taken once, complete, however they arrive: a hard link made and
 # its old name removed (OpenSSH's sftp rename: IN_CREATE and nothing else),
 # rsync's temporary name renamed into place, and a 50 MB file written in
-# chunks with pauses longer than the settle time (taken after its writer
-# closed it, never before).
+# chunks with a pause longer than the settle time (taken after its writer
+# closed it, never before: a file dropped in during the pause is done
+# first).
 . "$SRCDIR/tests/lib.sh"
-plan 11
+plan 14
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
@@ -51,20 +52,29 @@ wait_for_sql "SELECT count(*) FROM objwatch.results
 	WHERE key = 'b.jpg' AND state = 'done'" 1
 ok $? "rsync's temporary file renamed into place is taken" || ow_log
 
-# A slow writer: 5 chunks of 10 MB, 2 s apart, through one open file.
+# A slow writer: 5 chunks of 10 MB through one open file, each after the
+# test says go. While it holds the file open after its first chunk, d.jpg
+# is dropped in and processed: it settled after big.jpg's last write, so a
+# settle-only watcher would have taken big.jpg by then.
+make_jpeg "$T/d.jpg" 240 160 4 || bail "cannot make a JPEG"
 (
 	i=0
 	while [ "$i" -lt 5 ]; do
 		dd if="$T/big.jpg" bs=1M skip=$((i * 10)) count=10 status=none
 		i=$((i + 1))
-		[ "$i" -lt 5 ] && sleep 2
+		[ "$i" -lt 5 ] && while [ ! -e "$T/go" ]; do sleep 0.1; done
 	done
 ) >"$T/in/big.jpg" &
 writer=$!
-wait_until 10 test -s "$T/in/big.jpg"
-sleep 3		# longer than settle: a settle-only watcher would take it now
+wait_until 30 sh -c "[ \$(stat -c %s '$T/in/big.jpg') -eq 10485760 ]"
+ok $? "the writer wrote its first 10 MB and holds the file open" || ow_log
+cp "$T/d.jpg" "$T/in/d.jpg"
+wait_for_sql "SELECT count(*) FROM objwatch.results
+	WHERE key = 'd.jpg' AND state = 'done'" 1
+ok $? "a file dropped in after that settles and is done" || ow_log
 is "$(sql "SELECT count(*) FROM objwatch.objects WHERE key = 'big.jpg'")" 0 \
     "a file still being written is not taken after settle"
+touch "$T/go"
 wait "$writer"
 is "$(stat -c %s "$T/in/big.jpg")" 52428800 "the writer wrote 50 MB"
 wait_for_sql "SELECT count(*) FROM objwatch.results
@@ -79,13 +89,16 @@ is "$(sql "SELECT width || 'x' || height FROM objwatch.results
 is "$(sql "SELECT key FROM objwatch.objects ORDER BY key")" \
 "a.jpg
 b.jpg
-big.jpg" "temporary names were never recorded"
-is "$(sql "SELECT count(*) FROM objwatch.jobs")" 3 "one job per file"
+big.jpg
+d.jpg" "temporary names were never recorded"
+is "$(sql "SELECT count(*) FROM objwatch.jobs")" 4 "one job per file"
 is "$(sql "SELECT count(*) FROM objwatch.jobs WHERE state <> 'done'")" 0 \
     "no failed or pending job"
 
 # A restart finds nothing new: none of them was recorded half-written.
 ow_stop
 ow_start "$T/ow.conf"
-wait_until 20 grep -q 'start-up scan: 3 files, 0 new jobs' "$OW_LOG"
+wait_until 20 grep -q 'start-up scan: 4 files, 0 new jobs' "$OW_LOG"
 ok $? "a restart over the same files queues nothing" || ow_log
+ow_stop
+is "$(sql "SELECT count(*) FROM objwatch.jobs")" 4 "and no job was added"

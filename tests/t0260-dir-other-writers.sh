@@ -26,7 +26,7 @@
 [ "$(id -u)" -eq 0 ] ||
 	skip_all "needs root: to run objwatch and a writer as two other users"
 command -v setpriv >/dev/null 2>&1 || skip_all "needs setpriv (util-linux)"
-plan 21
+plan 22
 
 OWUSER=objwatch-t0260
 if ! id -u "$OWUSER" >/dev/null 2>&1; then
@@ -147,13 +147,17 @@ ok $? "both are processed once closed" || ow_log
 # refused, but the writer's open file is in /proc, so the file waits
 # through a pause longer than settle and the reconciles within it.
 $AS_WRITER sh -c 'umask 0; : >"$1"' sh "$T/in/own.jpg"
-slow_write "$AS_OW" 2 5 "$T/img/own.jpg" "$T/in/own.jpg" &
+slow_write "$AS_OW" 2 10 "$T/img/own.jpg" "$T/in/own.jpg" &
 own=$!
 stop_at_exit "$own"
 wait_until 10 wrote own.jpg 1 || bail "the writer did not start"
-sleep 4
-is "$(stat -c %U "$T/in/own.jpg") $(sql "SELECT count(*) FROM objwatch.objects
-	WHERE key = 'own.jpg'")" "nobody 0" \
+# Four reconciles (1 s apart) after the first chunk: the last began after
+# settle (3 s) had passed with the file unchanged, and saw it.
+mark=$(grep -c "source 'up': periodic reconcile scan:" "$OW_LOG")
+wait_until 20 sh -c "[ \$(grep -c \"source 'up': periodic reconcile scan:\" '$OW_LOG') -ge $((mark + 4)) ]"
+ok $? "four reconciles run while the writer pauses" || ow_log
+is "$(stat -c %U "$T/in/own.jpg") $(cat "$T/w/own.jpg") $(sql "SELECT count(*)
+	FROM objwatch.objects WHERE key = 'own.jpg'")" "nobody 1 0" \
     "a file of another user written by objwatch's user waits longer than settle"
 wait "$own"
 wait_for_sql "SELECT state FROM objwatch.results WHERE key = 'own.jpg'" done 30

@@ -5,7 +5,7 @@
 # with nothing changed queues nothing. Also: [objwatch] max_input_bytes is
 # every recipe's default, and refuses with class limit before reading.
 . "$SRCDIR/tests/lib.sh"
-plan 11
+plan 14
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
@@ -82,9 +82,16 @@ is "$(sql "SELECT count(*), min(recipe_hash) = max(recipe_hash)
 is "$(image_size "$T/out/once/x.png")" "64x48" \
     "and its outputs are the old recipe's"
 
-scans() { [ "$(grep -c 'start-up scan' "$OW_LOG")" = 3 ]; }
+# Reprocessing is decided before the sources start: once the third
+# start-up scan is logged, whatever this start would queue is queued.
+scans() { [ "$(grep -c 'start-up scan' "$OW_LOG")" -eq 3 ]; }
 ow_start "$T/ow.conf"
-wait_until 20 scans || diag "no third start-up scan"
+wait_until 20 scans
+ok $? "a third start scans the folder" || ow_log
 ow_stop
+is "$(grep 'start-up scan' "$OW_LOG" | sed -n '3s/.*: start-up scan: \([^,]*, [^,]*\),.*/\1/p')" \
+    "3 files, 0 new jobs" "it finds the same 3 files and no new job"
+is "$(grep -c 'queued again' "$OW_LOG")" 1 \
+    "only the second start queued anything again"
 is "$(sql "SELECT count(*) FROM objwatch.jobs")" 9 \
     "a restart with nothing changed queues nothing"

@@ -6,7 +6,7 @@
 # s3rver runs with --allow-mismatched-signatures (see s3_start in lib.sh):
 # libs3 2.0 signs listings over "/bucket/", s3rver computes "/bucket".
 . "$SRCDIR/tests/lib.sh"
-plan 16
+plan 17
 
 pg_start || bail "cannot start PostgreSQL"
 s3_start incoming outputs || bail "cannot start s3rver"
@@ -101,9 +101,11 @@ s3 put incoming 'plain/IMG 4.jpg' "$T/new.jpg" || bail "cannot overwrite"
 wait_for_sql "SELECT count(*) FROM objwatch.results
 	WHERE key = 'plain/IMG 4.jpg' AND state = 'done'" 2 60
 ok $? "the overwritten object is processed again" || ow_log
-# Two more listings after it: still exactly one new job.
-mark=$(grep -c 'nothing new' "$OW_LOG")
-wait_until 30 sh -c "[ \$(grep -c 'nothing new' '$OW_LOG') -ge $((mark + 2)) ]"
+# Two more listings after it, each with nothing new: still exactly one
+# new job.
+mark=$(grep -c 'listed 200 objects in 1 requests, nothing new' "$OW_LOG")
+wait_until 30 sh -c "[ \$(grep -c 'listed 200 objects in 1 requests, nothing new' '$OW_LOG') -ge $((mark + 2)) ]"
+ok $? "two more listings of the 200 objects find nothing new" || ow_log
 is "$(sql "SELECT count(*) FROM objwatch.jobs")" 201 \
     "overwriting one object gives exactly one new job"
 

@@ -6,7 +6,7 @@
 # (the default) leaves its outputs in place.
 # s3rver runs with --allow-mismatched-signatures (see s3_start in lib.sh).
 . "$SRCDIR/tests/lib.sh"
-plan 9
+plan 10
 
 pg_start || bail "cannot start PostgreSQL"
 s3_start media keep || bail "cannot start s3rver"
@@ -92,6 +92,7 @@ code=$(curl -s -o "$T/resp" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" 
     "http://127.0.0.1:$PORT/events/media")
 is "$code" 200 "the webhook takes an ObjectRemoved event"
 wait_for_sql "SELECT count(*) FROM objwatch.outputs WHERE removed_at IS NOT NULL" 2 30
+ok $? "the deleted object's output is marked removed" || ow_log
 is "$(s3 ls media thumbs/ | cut -f1 | tr '\n' ' ')" "thumbs/c.png " \
     "and b.jpg's output is gone from the bucket"
 

@@ -3,7 +3,7 @@
 # reconnect with backoff and listen again; every file, whether it arrived
 # before, during or after the restart, is done exactly once.
 . "$SRCDIR/tests/lib.sh"
-plan 5
+plan 6
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
@@ -31,8 +31,13 @@ for i in 1 2 3 4 5; do cp "$T/a.jpg" "$T/in/during$i.jpg"; done
 wait_until 30 grep -q 'database connection is back' "$OW_LOG"
 ok $? "objwatch notices and reconnects" || ow_log
 
-# poll is 30 s: done in time only if the workers LISTEN again.
-sleep 1
+# The 15 files of before and during are done on new connections: the
+# watcher recorded them and the workers that did them connected again
+# (and LISTENed, first thing). Then they are idle.
+wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" 15 60
+ok $? "the files from before and during the restart are done" || ow_log
+# poll is 30 s: idle workers take the new files in time only if they
+# LISTEN again.
 for i in 1 2 3 4 5; do cp "$T/a.jpg" "$T/in/after$i.jpg"; done
 wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" 20 25
 ok $? "every file is done, the last ones woken by NOTIFY" || ow_log

@@ -4,7 +4,7 @@
 # once the database is back they are done, each on its first attempt,
 # rather than held by their lease (here 5 minutes) and run again.
 . "$SRCDIR/tests/lib.sh"
-plan 4
+plan 5
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
@@ -32,7 +32,15 @@ wait_until 30 running || { ow_log; bail "no job started"; }
 # The database goes away with jobs in hand, and a reload comes at once.
 pg_stop
 kill -HUP "$OW_PID"
-sleep 3	# the outage, during the reload
+# The outage lasts until the reload has begun and a worker with a job in
+# hand has found the database gone.
+outage_seen() {
+	grep -q 'SIGHUP: reloading' "$OW_LOG" &&
+	grep -q '; reconnecting$' "$OW_LOG"
+}
+wait_until 30 outage_seen
+ok $? "the reload begins and a worker loses the database with a job in hand" ||
+	ow_log
 pg_resume || bail "cannot start PostgreSQL again"
 wait_for_sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'done'" 6 90
 ok $? "every job is done within 90 s, well inside its 5-minute lease" || ow_log

@@ -1,14 +1,16 @@
 #!/bin/sh
-# S3 keys are not paths (and secrets are not data): '../', a leading '/', '//' and '.' in keys never
-# take an output outside its root. A key that would climb above the root
-# fails its job with class config and says so; the others are folded into
-# a name inside it. s3rver itself folds or refuses some of these keys (it
-# resolves '..' in request paths), so this test takes whatever it stores;
-# tests/unit/t-template.c checks the expansion of every such key directly;
+# S3 keys are not paths (and secrets are not data): '../', a leading '/',
+# '//' and '.' in keys never take an output outside its root. A key that
+# would climb above the root fails its job with class config, saying so,
+# before anything is fetched: the answer is the key's, whatever the server
+# holds. The others are folded into a name inside the root and fetched;
+# s3rver cannot store such keys (it resolves '..' and refuses '//' in
+# request paths), so for them the server answers 404 and the job fails with
+# class io. tests/unit/t-template.c checks the folding of every such key;
 # here events name them, and objwatch asks the server for exactly those keys.
 # s3rver runs with --allow-mismatched-signatures (see s3_start in lib.sh).
 . "$SRCDIR/tests/lib.sh"
-plan 8
+plan 10
 
 B=hostile
 pg_start || bail "cannot start PostgreSQL"
@@ -56,15 +58,26 @@ done
 wait_for_sql "SELECT count(*) FROM objwatch.results WHERE state IN
 	('done', 'failed', 'dead')" 5 60
 ok $? "every hostile key reaches a final state" || ow_log
-is "$(sql "SELECT key, state, error_class FROM objwatch.results
+is "$(sql "SELECT key, state, error_class, attempts FROM objwatch.results
 	WHERE key <> 'ok.jpg' ORDER BY key")" \
-"../../escape.jpg|failed|io
-/leading.jpg|failed|io
-a/../../up.jpg|failed|io
-x//y.jpg|failed|io" \
-    "each is a failed row: the server has no such object"
-like "$(sql "SELECT error FROM objwatch.results WHERE key = '/leading.jpg'")" \
-    "404|not found|deleted" "with a message that says so"
+"../../escape.jpg|failed|config|1
+/leading.jpg|failed|io|1
+a/../../up.jpg|failed|config|1
+x//y.jpg|failed|io|1" \
+    "keys climbing above the root fail with class config, the others with io"
+is "$(sql "SELECT error FROM objwatch.results
+	WHERE error_class = 'config' ORDER BY key")" \
+"config: recipe 'thumbs': cannot name the output for '../../escape.jpg': '../../escape.{ext}' climbs above its root with '..'
+config: recipe 'thumbs': cannot name the output for 'a/../../up.jpg': 'a/../../up.{ext}' climbs above its root with '..'" \
+    "saying which key climbs above the output root"
+# s3rver logs each request it serves, by its path.
+is "$(grep -c -e escape -e 'up\.jpg' "$T/s3rver.log")" 0 \
+    "and the server was never asked for them"
+is "$(sql "SELECT error FROM objwatch.results
+	WHERE error_class = 'io' ORDER BY key")" \
+"io: cannot get '/leading.jpg' in bucket '$B': 404: it was deleted before it was processed
+io: cannot get 'x//y.jpg' in bucket '$B': 404: it was deleted before it was processed" \
+    "the folded keys were fetched as named, and the server has no such object"
 is "$(find "$T" -name '*.jpg' -newer "$T/p.jpg" ! -path "$T/out/thumbs/*" \
     ! -path "$T/s3/*" | wc -l)" 0 "nothing was written outside out/thumbs"
 ow_alive; ok $? "the daemon is still running"

@@ -6,7 +6,7 @@
 # each output written once.
 . "$SRCDIR/tests/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "mounting a small tmpfs needs root"
-plan 8
+plan 9
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in" "$T/out"
@@ -46,7 +46,9 @@ is "$(sql "SELECT DISTINCT state || ' ' || error_class FROM objwatch.jobs
 like "$(sql "SELECT error FROM objwatch.jobs WHERE waits > 0 LIMIT 1")" \
     "^cannot (write|flush|create) '$T/out/.*': No space left on device; waiting for space\$" \
     "that says the disk is full and that it waits"
-sleep 5	# several backoffs pass while the disk stays full
+# Several backoffs pass while the disk stays full (1 s, 2 s, 4 s ...).
+wait_for_sql "SELECT count(*) > 0 FROM objwatch.jobs WHERE waits >= 3" t 60
+ok $? "jobs wait again and again while the disk stays full" || ow_log
 is "$(sql "SELECT count(*) FROM objwatch.jobs WHERE state = 'dead' OR attempts > 1")" 0 \
     "no job is dead or past its first attempt however long it waits"
 

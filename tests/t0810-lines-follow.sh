@@ -5,7 +5,7 @@
 # A SIGKILL in the middle of a large COPY leaves nothing half-loaded: the
 # job runs again after the restart and every line is in the table once.
 . "$SRCDIR/tests/lib.sh"
-plan 20
+plan 21
 
 pg_start || bail "cannot start PostgreSQL"
 mkdir -p "$T/in/app" "$T/in/big" "$T/stage"
@@ -135,8 +135,10 @@ wait_for_sql "SELECT count(*) > 0 FROM pg_stat_activity
 	WHERE query LIKE 'COPY \"big_lines\"%' AND state = 'active'" t 60
 ok $? "the large COPY is under way" || ow_log
 ow_kill
+# Its session gone, the COPY was rolled back rather than still running.
 wait_for_sql "SELECT count(*) FROM pg_stat_activity
 	WHERE query LIKE 'COPY \"big_lines\"%'" 0 30
+ok $? "the killed daemon's COPY ends with its session" || ow_log
 is "$(sql "SELECT count(*) FROM big_lines")" 0 \
     "killed in the middle, none of its rows stayed"
 ow_start "$T/ow.conf"
