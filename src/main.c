@@ -293,17 +293,17 @@ cmd_run(int argc, char **argv)
 		fatalx("%s", cause);
 	}
 	if (db_migrate(conn, verbose, &cause) != 0) {
-		PQfinish(conn);
+		db_close(conn);
 		db_teardown();
 		fatalx("cannot migrate the database: %s", cause);
 	}
 	workers_release_dead(conn);
 	if (queue_reprocess(conn, conf, &njobs, &cause) != 0) {
-		PQfinish(conn);
+		db_close(conn);
 		db_teardown();
 		fatalx("cannot queue reprocessing: %s", cause);
 	}
-	PQfinish(conn);
+	db_close(conn);
 
 	if (s3_init(&cause) != 0) {
 		db_teardown();
@@ -687,7 +687,7 @@ cmd_db(int argc, char **argv)
 			fatalx("%s", cause);
 		}
 		rc = db_migrate(conn, 1, &cause);
-		PQfinish(conn);
+		db_close(conn);
 		db_teardown();
 		config_free(conf);
 		if (rc != 0)
@@ -719,7 +719,7 @@ command_connect(const struct config *conf)
 		fatalx("%s", cause);
 	if ((conn = db_connect(&cause)) == NULL ||
 	    db_migrate(conn, 0, &cause) != 0) {
-		PQfinish(conn);
+		db_close(conn);
 		db_teardown();
 		fatalx("%s", cause);
 	}
@@ -784,7 +784,7 @@ cmd_scan(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	conn = command_connect(conf);
 	workers_release_dead(conn);
-	PQfinish(conn);
+	db_close(conn);
 	if (s3_init(&cause) != 0) {
 		db_teardown();
 		fatalx("%s", cause);
@@ -838,7 +838,7 @@ cmd_status(int argc, char **argv)
 		free(cause);
 		rc = 1;
 	}
-	PQfinish(conn);
+	db_close(conn);
 	db_teardown();
 	config_free(conf);
 	return (rc);
@@ -920,7 +920,7 @@ cmd_retry(int argc, char **argv)
 		rc = 1;
 	} else
 		printf("requeued %lld job%s\n", n, n == 1 ? "" : "s");
-	PQfinish(conn);
+	db_close(conn);
 	db_teardown();
 	config_free(conf);
 	return (rc);
@@ -984,7 +984,7 @@ cmd_wait(int argc, char **argv)
 	    db_migrate(conn, 0, &cause) != 0) {
 		fprintf(stderr, "objwatch: %s\n", cause);
 		free(cause);
-		PQfinish(conn);
+		db_close(conn);
 		db_teardown();
 		goto out;
 	}
@@ -997,7 +997,7 @@ cmd_wait(int argc, char **argv)
 		fprintf(stderr, "objwatch: '%s' in source '%s' is not "
 		    "processed yet (timed out)\n", argv[first + 1],
 		    argv[first]);
-	PQfinish(conn);
+	db_close(conn);
 	db_teardown();
 out:
 	strv_clear(&recipes);
