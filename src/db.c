@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "objwatch.h"
 #include "banned.h"
 

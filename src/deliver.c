@@ -36,6 +36,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <libpq-fe.h>
+
 #include "objwatch.h"
 #include "banned.h"
 

@@ -21,7 +21,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <libpq-fe.h>
+/*
+ * libpq's handles, named without its header: only the modules that talk
+ * to PostgreSQL (db, queue, ledger and the query modules) include
+ * <libpq-fe.h>; the rest pass connections along and cannot reach into
+ * them. These are the same typedefs as libpq's own.
+ */
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
 
 #ifndef __dead
 #define __dead __attribute__((__noreturn__))

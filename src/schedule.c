@@ -42,6 +42,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+
 #include "objwatch.h"
 #include "banned.h"
 

@@ -29,6 +29,8 @@
 
 #include <zlib.h>
 
+#include <libpq-fe.h>
+
 #include "objwatch.h"
 #include "banned.h"
 

@@ -28,6 +28,8 @@
 
 #include <jansson.h>
 
+#include <libpq-fe.h>
+
 #include "objwatch.h"
 #include "banned.h"
 
