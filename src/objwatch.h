@@ -95,6 +95,7 @@ char	*path_absolute(const char *base_dir, const char *path);
 int	 path_normalise_key(const char *, char **, char **cause);
 int	 mkdir_parents(const char *, mode_t);
 int	 read_file(const char *, void **, size_t *, size_t limit, char **cause);
+char	*path_temp(const char *);
 int	 write_file_atomic(const char *, const void *, size_t, char **cause);
 int	 parse_duration(const char *, double *);
 int	 parse_size(const char *, uint64_t *);
@@ -232,6 +233,10 @@ extern const struct handler handler_watermark;
 extern const struct handler handler_save;
 extern const struct handler handler_info;
 extern const struct handler handler_lines;
+extern const struct handler handler_copy;
+
+/* handlers/copy.c: the copy step's parameters. */
+int	 copy_gzip_level(const void *);
 
 /*
  * linesplit.c: an object's lines, through gzip when it is compressed.
@@ -746,6 +751,14 @@ char	*store_file_path(const struct recipe *, const struct source *,
 	     const char *location);
 int	 store_file_put(const char *path, const void *, size_t,
 	     struct job_error *);
+int	 store_file_begin(const char *path, char **tmp, int *fd,
+	     struct job_error *);
+void	 store_file_error(struct job_error *, const char *tmp,
+	     const char *what, int e);
+int	 store_file_flush(const char *tmp, int fd, struct job_error *);
+int	 store_file_commit(const char *tmp, const char *path, int fd,
+	     struct job_error *);
+void	 store_file_discard(const char *tmp, int fd);
 
 /* sigv4.c: AWS Signature Version 4. */
 struct sigv4_param {
@@ -794,6 +807,11 @@ int	 s3_get(const struct source *, const char *key, uint64_t limit,
 int	 s3_put(const struct source *via, const char *bucket, const char *key,
 	     const void *, size_t, const char *mime, const char *from_source,
 	     struct job_error *);
+int	 s3_put_file(const struct source *via, const char *bucket,
+	     const char *key, int fd, uint64_t size, const char *mime,
+	     const char *from_source, char sha256[65], struct job_error *);
+int	 s3_fetch_fd(const struct source *, const struct claimed_job *,
+	     uint64_t limit, int fd, uint64_t *len, struct job_error *);
 int	 s3_delete(const struct source *, const char *bucket, const char *key,
 	     char **cause);
 int	 s3_head(const struct source *, const char *key, char **etag,
