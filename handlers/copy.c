@@ -24,7 +24,7 @@ struct copy_spec {
 };
 
 static int
-copy_parse(struct step *st, char **cause)
+copy_step_parse(struct step *st, char **cause)
 {
 	struct copy_spec	*cs;
 
@@ -45,7 +45,7 @@ copy_parse(struct step *st, char **cause)
 }
 
 static int
-copy_run(const struct step *st, struct image_job *job)
+copy_step_run(const struct step *st, struct image_job *job)
 {
 	(void)st;
 	job_error_set(&job->error, ERROR_CONFIG, 0, "'%s': the copy step "
@@ -67,7 +67,7 @@ const struct handler handler_copy = {
 	.name = "copy",
 	.usage = "gzip, level",
 	.flags = HANDLER_COPY,
-	.parse = copy_parse,
-	.run = copy_run,
+	.parse = copy_step_parse,
+	.run = copy_step_run,
 	.free = free,
 };

@@ -635,6 +635,8 @@ struct job_output {
 	int		 width;
 	int		 height;
 	int64_t		 bytes;
+	const char	*sha256;	/* hex, of what was written, or NULL */
+	const char	*input_sha256;	/* hex, of what was read, or NULL */
 };
 
 int	 queue_enqueue(PGconn *, const struct source *,
@@ -745,6 +747,20 @@ struct retry_filter {
 };
 int	 retry_jobs(PGconn *, const struct retry_filter *, long long *,
 	     char **cause);
+
+/* copy.c: copy recipes, streamed, with the SHA-256 of both sides. */
+struct copy_result {
+	int64_t		 in_bytes;
+	int64_t		 out_bytes;
+	char		 in_sha256[65];
+	char		 out_sha256[65];
+};
+char	*copy_ext(const char *key, int gzip);
+const char *copy_mime(const char *key, int gzip);
+char	*copy_format(const char *key, int gzip);
+int	 copy_run(const struct recipe *, const struct source *,
+	     const struct claimed_job *, const char *location,
+	     const char *state_dir, struct copy_result *, struct job_error *);
 
 /* store-file.c: outputs in folders. */
 char	*store_file_path(const struct recipe *, const struct source *,

@@ -320,14 +320,16 @@ static const char complete_sql[] =
 	INFO_CTE
 	"), o AS ("
 	"  INSERT INTO objwatch.outputs (job_id, location, format, mime,"
-	"      width, height, bytes, recipe_hash)"
+	"      width, height, bytes, recipe_hash, sha256, input_sha256)"
 	"  SELECT j.id, $6, $7, $8, $9::integer, $10::integer, $11::bigint,"
-	"      $12"
+	"      $12, $13, $14"
 	"  FROM j"
 	"  ON CONFLICT (job_id, location) DO UPDATE SET"
 	"      format = excluded.format, mime = excluded.mime,"
 	"      width = excluded.width, height = excluded.height,"
 	"      bytes = excluded.bytes, recipe_hash = excluded.recipe_hash,"
+	"      sha256 = excluded.sha256,"
+	"      input_sha256 = excluded.input_sha256,"
 	"      created_at = now()"
 	"  RETURNING id"
 	"), n AS ("
@@ -362,7 +364,7 @@ queue_complete(PGconn *conn, const char *worker_name,
 	static const struct job_output none;
 	PGresult	*res;
 	char		 id[32], oid[32], w[16], h[16], bytes[32];
-	const char	*params[12];
+	const char	*params[14];
 	int		 bare = (out == NULL), began, rc = 0;
 
 	if (bare)
@@ -384,12 +386,14 @@ queue_complete(PGconn *conn, const char *worker_name,
 	params[9] = h;
 	params[10] = bytes;
 	params[11] = recipe_hash;
+	params[12] = out->sha256;
+	params[13] = out->input_sha256;
 	began = deliver_begin(conn, job->recipe, 1);
 	if (bare)
 		res = db_exec_prepared(conn, "complete_bare", complete_bare_sql,
 		    5, params);
 	else
-		res = db_exec_prepared(conn, "complete", complete_sql, 12,
+		res = db_exec_prepared(conn, "complete", complete_sql, 14,
 		    params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*cause = db_error(conn, res);

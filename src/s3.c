@@ -929,7 +929,7 @@ s3_hex(const unsigned char *in, size_t len, char *out)
  */
 static int
 s3_digest_range(int fd, off_t off, uint64_t len, struct s3_digest *d,
-    EVP_MD_CTX *whole)
+    EVP_MD_CTX *whole, EVP_MD_CTX *whole_md5)
 {
 	EVP_MD_CTX	*md5, *sha;
 	unsigned char	*piece, sum[EVP_MAX_MD_SIZE];
@@ -958,6 +958,8 @@ s3_digest_range(int fd, off_t off, uint64_t len, struct s3_digest *d,
 		EVP_DigestUpdate(sha, piece, got);
 		if (whole != NULL)
 			EVP_DigestUpdate(whole, piece, got);
+		if (whole_md5 != NULL)
+			EVP_DigestUpdate(whole_md5, piece, got);
 		done += got;
 	}
 	EVP_DigestFinal_ex(md5, d->md5, &n);
@@ -1049,8 +1051,10 @@ s3_read_error(struct job_error *err, const char *key, const char *bucket,
  * A multipart upload of size bytes of fd: CreateMultipartUpload, parts
  * of S3_PART_SIZE (or more) each sent with its Content-MD5 and checked
  * against the ETag the server answers, then CompleteMultipartUpload,
- * whose ETag must be the MD5 of the parts' MD5s, "-" and their number.
- * On any failure the upload is aborted.
+ * whose ETag must be the MD5 of the parts' MD5s, "-" and their number,
+ * as AWS, Ceph and MinIO make it (or the MD5 of the whole object, which
+ * some servers answer instead: checked too). On any failure the upload
+ * is aborted.
  */
 static int
 s3_put_multipart(const struct source *via, const char *bucket,
@@ -1062,11 +1066,12 @@ s3_put_multipart(const struct source *via, const char *bucket,
 	struct s3_request	 rq;
 	struct s3_digest	 d;
 	struct buf		 xml;
-	EVP_MD_CTX		*md5s;
+	EVP_MD_CTX		*md5s, *all;
 	unsigned char		 sum[EVP_MAX_MD_SIZE];
 	unsigned int		 n;
 	uint64_t		 part, off, len, nparts, i;
-	char			 num[24], hex[33], *upload = NULL, *etag = NULL;
+	char			 num[24], hex[33], whole_md5[33];
+	char			*upload = NULL, *etag = NULL;
 	char			*cause = NULL, *what = NULL, *want = NULL;
 	long			 code;
 	int			 rc = -1;
@@ -1075,9 +1080,11 @@ s3_put_multipart(const struct source *via, const char *bucket,
 	nparts = (size + part - 1) / part;
 	buf_init(&xml);
 	md5s = EVP_MD_CTX_new();
-	if (md5s == NULL)
+	all = EVP_MD_CTX_new();
+	if (md5s == NULL || all == NULL)
 		fatalx("EVP_MD_CTX_new: out of memory");
 	EVP_DigestInit_ex(md5s, EVP_md5(), NULL);
+	EVP_DigestInit_ex(all, EVP_md5(), NULL);
 
 	/* CreateMultipartUpload: POST ?uploads */
 	memset(&call, 0, sizeof call);
@@ -1116,7 +1123,8 @@ s3_put_multipart(const struct source *via, const char *bucket,
 	for (i = 0; i < nparts; i++) {
 		off = i * part;
 		len = size - off < part ? size - off : part;
-		if (s3_digest_range(fd, (off_t)off, len, &d, whole) != 0) {
+		if (s3_digest_range(fd, (off_t)off, len, &d, whole,
+		    all) != 0) {
 			s3_read_error(err, key, bucket, errno);
 			goto out;
 		}
@@ -1173,6 +1181,8 @@ s3_put_multipart(const struct source *via, const char *bucket,
 	EVP_DigestFinal_ex(md5s, sum, &n);
 	s3_hex(sum, 16, hex);
 	xasprintf(&want, "%s-%" PRIu64, hex, nparts);
+	EVP_DigestFinal_ex(all, sum, &n);
+	s3_hex(sum, 16, whole_md5);
 
 	/* CompleteMultipartUpload: POST ?uploadId=ID with the parts */
 	q[0] = (struct sigv4_param){ "uploadId", upload };
@@ -1210,11 +1220,11 @@ s3_put_multipart(const struct source *via, const char *bucket,
 	etag = s3_etag_clean(cause == NULL ? "" : cause);
 	free(cause);
 	s3_request_clear(&rq);
-	if (strcmp(etag, want) != 0) {
+	if (strcmp(etag, want) != 0 && strcmp(etag, whole_md5) != 0) {
 		job_error_set(err, ERROR_STORAGE, JOB_RETRY, "cannot %s: the "
-		    "server's ETag '%s' is not the MD5 of the parts' MD5s "
-		    "(%s): the object it made is not what was sent", what,
-		    etag, want);
+		    "server's ETag '%s' is neither the MD5 of the parts' MD5s "
+		    "(%s) nor that of the file (%s): the object it made is not "
+		    "what was sent", what, etag, want, whole_md5);
 		goto out;
 	}
 	rc = 0;
@@ -1222,6 +1232,7 @@ out:
 	if (rc != 0 && upload != NULL)
 		s3_abort_upload(via, bucket, key, upload);
 	EVP_MD_CTX_free(md5s);
+	EVP_MD_CTX_free(all);
 	buf_clear(&xml);
 	free(upload);
 	free(etag);
@@ -1260,7 +1271,7 @@ s3_put_file(const struct source *via, const char *bucket, const char *key,
 		    from_source, whole, err);
 		goto out;
 	}
-	if (s3_digest_range(fd, 0, size, &d, whole) != 0) {
+	if (s3_digest_range(fd, 0, size, &d, whole, NULL) != 0) {
 		s3_read_error(err, key, bucket, errno);
 		goto out;
 	}
