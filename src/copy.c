@@ -321,6 +321,28 @@ out:
 }
 
 /*
+ * Stream len bytes of in_fd to out_fd as a copy step at level does (0: as
+ * they are), for `objwatch process`: res gets sizes and SHA-256s.
+ */
+int
+copy_fd(int in_fd, uint64_t len, const char *in_name, int out_fd,
+    const char *out_name, int level, struct copy_result *res,
+    struct job_error *err)
+{
+	struct copy_stream	 cs;
+
+	memset(&cs, 0, sizeof cs);
+	cs.in_fd = in_fd;
+	cs.in_len = len;
+	cs.in_name = in_name;
+	cs.out_fd = out_fd;
+	cs.out_name = out_name;
+	cs.level = level;
+	cs.out_is_store = 1;
+	return (copy_stream_run(&cs, res, err));
+}
+
+/*
  * Read a flushed file back from the disk (its pages dropped from the
  * cache first) and check it hashes to want.
  */

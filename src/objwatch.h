@@ -758,6 +758,9 @@ struct copy_result {
 char	*copy_ext(const char *key, int gzip);
 const char *copy_mime(const char *key, int gzip);
 char	*copy_format(const char *key, int gzip);
+int	 copy_fd(int in_fd, uint64_t len, const char *in_name, int out_fd,
+	     const char *out_name, int level, struct copy_result *,
+	     struct job_error *);
 int	 copy_run(const struct recipe *, const struct source *,
 	     const struct claimed_job *, const char *location,
 	     const char *state_dir, struct copy_result *, struct job_error *);
