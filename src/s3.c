@@ -1212,6 +1212,8 @@ s3_put_multipart(const struct source *via, const char *bucket,
 		s3_request_clear(&rq);
 		goto out;
 	}
+	/* the object is made: there is no upload left to abort */
+	FREE_NULL(upload);
 	free(etag);
 	etag = s3_xml_value(rq.body, "ETag");
 	if (etag == NULL && rq.etag != NULL)
@@ -1219,7 +1221,26 @@ s3_put_multipart(const struct source *via, const char *bucket,
 	cause = etag;
 	etag = s3_etag_clean(cause == NULL ? "" : cause);
 	free(cause);
+	cause = NULL;
 	s3_request_clear(&rq);
+	if (*etag == '\0') {
+		/* Ceph RGW answers <ETag></ETag>: ask the object itself */
+		memset(&call, 0, sizeof call);
+		call.method = "HEAD";
+		call.bucket = bucket;
+		call.key = key;
+		memset(&rq, 0, sizeof rq);
+		code = s3_perform(via, &call, &rq, &cause);
+		if (code != 200) {
+			s3_job_error(err, ERROR_STORAGE, via, bucket, what,
+			    code, &rq, cause);
+			s3_request_clear(&rq);
+			goto out;
+		}
+		free(etag);
+		etag = s3_etag_clean(rq.etag != NULL ? rq.etag : "");
+		s3_request_clear(&rq);
+	}
 	if (strcmp(etag, want) != 0 && strcmp(etag, whole_md5) != 0) {
 		job_error_set(err, ERROR_STORAGE, JOB_RETRY, "cannot %s: the "
 		    "server's ETag '%s' is neither the MD5 of the parts' MD5s "

@@ -8,7 +8,7 @@
 . "$SRCDIR/tests/lib.sh"
 command -v radosgw >/dev/null 2>&1 ||
 	skip_all "radosgw not found: install ceph-mon ceph-osd radosgw ceph-common (tools/deps.sh)"
-plan 16
+plan 15
 
 pg_start || bail "cannot start PostgreSQL"
 rgw_start inbox archv4 archv2 || bail "cannot start RGW"
