@@ -233,6 +233,7 @@ worker_run_image(struct worker *w, struct claimed_job *job,
 	    &run->err) != 0)
 		goto out;
 
+	memset(&out, 0, sizeof out);
 	out.location = location;
 	out.format = ij.format;
 	out.mime = ij.mime;
