@@ -169,19 +169,23 @@ is "$(sql "SELECT count(*), count(DISTINCT (object_id, recipe)),
 	count(*) FILTER (WHERE state = 'failed' AND recipe = 'thumbs')
 	FROM objwatch.results")" "160001|160001|2000" \
     "one row per object version and recipe (160,001), 2,000 of them failed thumbs"
+# Later versions add columns after version 1's (0011: the checksums).
+v1cols=$(sql "SELECT string_agg(column_name, ', ' ORDER BY ordinal_position)
+	FROM information_schema.columns
+	WHERE table_schema = 'public' AND table_name = 'results_v1'")
 is "$(sql "SELECT
-	(SELECT count(*) FROM (TABLE objwatch.results EXCEPT ALL
+	(SELECT count(*) FROM (SELECT $v1cols FROM objwatch.results EXCEPT ALL
 	    TABLE public.results_v1) a) || ' ' ||
 	(SELECT count(*) FROM (TABLE public.results_v1 EXCEPT ALL
-	    TABLE objwatch.results) b)")" "0 0" \
+	    SELECT $v1cols FROM objwatch.results) b)")" "0 0" \
     "the whole view is row for row version 1's"
 is "$(sql "SELECT string_agg(column_name || ' ' || data_type, ', '
 	ORDER BY ordinal_position) FROM information_schema.columns
 	WHERE table_schema = 'objwatch' AND table_name = 'results'")" \
     "$(sql "SELECT string_agg(column_name || ' ' || data_type, ', '
 	ORDER BY ordinal_position) FROM information_schema.columns
-	WHERE table_schema = 'public' AND table_name = 'results_v1'")" \
-    "with the same columns, in the same order, of the same types"
+	WHERE table_schema = 'public' AND table_name = 'results_v1'"), sha256 text, input_sha256 text" \
+    "with version 1's columns, in the same order, of the same types, then the checksums"
 
 # Figures: version 1's view without the new index, as before the
 # migration, then the new one.
