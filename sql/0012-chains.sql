@@ -29,7 +29,7 @@ COMMENT ON COLUMN objwatch.jobs.parent_job_id IS
 COMMENT ON COLUMN objwatch.jobs.input_location IS
     'for a recipe chained after another: the output it reads, as recorded';
 
--- The view of version 7, with three columns at the end: the upstream job,
+-- The view of version 11, with three columns at the end: the upstream job,
 -- its recipe, and the output read.
 CREATE OR REPLACE VIEW objwatch.results AS
 SELECT
@@ -55,6 +55,8 @@ SELECT
 	j.recipe_hash,
 	j.id AS job_id,
 	o.id AS object_id,
+	out.sha256,
+	out.input_sha256,
 	j.parent_job_id,
 	parent.recipe AS after,
 	j.input_location AS input

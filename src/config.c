@@ -875,6 +875,14 @@ config_resolve_output(struct config_parse *cp, struct recipe *r)
 		return;
 	}
 	if (strncmp(r->output, "table:", 6) == 0 || r->kind == RECIPE_LINES) {
+		if (r->kind == RECIPE_COPY) {
+			config_error(cp, r->output_line, "recipe '%s': output "
+			    "'%s' is for a recipe whose step is lines (text "
+			    "into rows); copy writes the input's bytes as they "
+			    "are, to a file or an object: dir: or s3:",
+			    r->name, r->output);
+			return;
+		}
 		if (r->kind != RECIPE_LINES) {
 			if (r->nsteps == 0)
 				return;	/* its steps' error says enough */
@@ -934,6 +942,7 @@ static void
 config_resolve_recipe(struct config_parse *cp, struct recipe *r)
 {
 	struct config	*conf = cp->conf;
+	long long	 own_max_input = r->max_input_bytes;
 	char		*cause;
 	int		 line;
 
@@ -954,6 +963,13 @@ config_resolve_recipe(struct config_parse *cp, struct recipe *r)
 	else if (recipe_parse_steps(r, &cause) != 0) {
 		config_error(cp, r->steps_line, "%s", cause);
 		free(cause);
+	} else if (r->kind == RECIPE_COPY) {
+		/*
+		 * A copy streams: [objwatch]'s max_input_bytes (and its
+		 * default) bound what images decode in memory, and do not
+		 * apply. Its own section's does; 0 is no limit.
+		 */
+		r->max_input_bytes = own_max_input;
 	} else if (!r->writes) {
 		/* info alone: what it finds goes to the database */
 		if (r->output != NULL)
@@ -1067,6 +1083,26 @@ config_source_reads_text(struct config_parse *cp, const struct source *src)
 }
 
 /*
+ * Whether every recipe a source names takes files of any kind: lines of
+ * text, or copies (an archive takes what it is given). Then what it takes
+ * by default is every file, not images.
+ */
+static int
+config_source_takes_any(struct config_parse *cp, const struct source *src)
+{
+	const struct recipe	*r;
+	size_t			 i;
+
+	for (i = 0; i < src->recipe_names.n; i++) {
+		r = config_find_recipe(cp->conf, src->recipe_names.v[i]);
+		if (r == NULL || (r->kind != RECIPE_LINES &&
+		    r->kind != RECIPE_COPY))
+			return (0);
+	}
+	return (src->recipe_names.n > 0);
+}
+
+/*
  * Whether a folder's files are logs that grow while written: every recipe
  * of the source is a lines step that follows them. Then a file is taken
  * while its writer still holds it, after each settle of writing, since a
@@ -1103,7 +1139,7 @@ config_resolve_source(struct config_parse *cp, struct source *src)
 		src->reconcile = DEFAULT_RECONCILE;
 	if (src->include.n == 0)
 		strv_split_words(&src->include,
-		    config_source_reads_text(cp, src) ? "*" : DEFAULT_INCLUDE);
+		    config_source_takes_any(cp, src) ? "*" : DEFAULT_INCLUDE);
 	src->follow = src->type == SOURCE_DIR &&
 	    config_source_follows(cp, src);
 	if (src->exclude.n == 0)

@@ -197,18 +197,17 @@ fetch_file_confined(const char *location, const char *root)
 }
 
 /*
- * Read the file a dir: output of recipe up was written to, at location as
- * recorded, for the job of a recipe chained after it; src is the source
- * of the object both ran for (a dir source's names take their bytes
- * back). An output gone is a failure of class io that names it.
+ * Open a chained job's input, the output at location of recipe up in a
+ * folder, confined to up's output root and never through a link: *fd and
+ * *len on success.
  */
 int
-fetch_file_output(const struct recipe *up, const struct source *src,
-    const char *location, void **data, size_t *len, struct job_error *err)
+fetch_file_output_fd(const struct recipe *up, const struct source *src,
+    const char *location, int *fdp, size_t *len, struct job_error *err)
 {
 	struct stat	 st;
 	char		*path;
-	int		 fd, rc;
+	int		 fd;
 
 	if (up->output_root == NULL ||
 	    !fetch_file_confined(location, up->output_root)) {
@@ -231,15 +230,41 @@ fetch_file_output(const struct recipe *up, const struct source *src,
 		free(path);
 		return (-1);
 	}
+	free(path);
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		job_error_set(err, ERROR_IO, 0, "'%s', the output of recipe "
 		    "'%s', is not a regular file", location, up->name);
 		close(fd);
-		free(path);
 		return (-1);
 	}
-	rc = fetch_file_read(fd, path, &st, data, len, err);
+	*fdp = fd;
+	*len = (size_t)st.st_size;
+	return (0);
+}
+
+/*
+ * Read the file a dir: output of recipe up was written to, at location as
+ * recorded, for the job of a recipe chained after it; src is the source
+ * of the object both ran for (a dir source's names take their bytes
+ * back). An output gone is a failure of class io that names it.
+ */
+int
+fetch_file_output(const struct recipe *up, const struct source *src,
+    const char *location, void **data, size_t *len, struct job_error *err)
+{
+	struct stat	 st;
+	size_t		 size;
+	int		 fd, rc;
+
+	if (fetch_file_output_fd(up, src, location, &fd, &size, err) != 0)
+		return (-1);
+	if (fstat(fd, &st) == -1) {
+		job_error_set(err, ERROR_IO, 1, "cannot stat '%s': %s",
+		    location, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	rc = fetch_file_read(fd, location, &st, data, len, err);
 	close(fd);
-	free(path);
 	return (rc);
 }

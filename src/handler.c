@@ -22,6 +22,7 @@ static const struct handler *const handlers[] = {
 	&handler_save,
 	&handler_info,
 	&handler_lines,
+	&handler_copy,
 };
 
 /* The handler called name, or NULL. */

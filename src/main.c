@@ -508,6 +508,68 @@ process_write(const char *out, const void *buf, size_t len, char **cause)
 }
 
 /*
+ * process for a copy recipe: the file streamed to output as the daemon
+ * writes it (gzipped if the step says so), "-" being standard output,
+ * and its size and SHA-256 on standard error.
+ */
+static int
+process_copy(const struct recipe *r, const char *in, const char *out)
+{
+	struct copy_result	 res;
+	struct job_error	 err;
+	struct stat		 st;
+	char			*tmp = NULL;
+	int			 in_fd, out_fd, level, rc;
+
+	memset(&err, 0, sizeof err);
+	level = copy_gzip_level(r->steps[0].data);
+	if ((in_fd = open(in, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(in_fd, &st) == -1) {
+		fprintf(stderr, "objwatch: cannot read '%s': %s\n", in,
+		    strerror(errno));
+		if (in_fd != -1)
+			close(in_fd);
+		return (1);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "objwatch: '%s' is not a regular file\n", in);
+		close(in_fd);
+		return (1);
+	}
+	if (strcmp(out, "-") == 0)
+		out_fd = STDOUT_FILENO;
+	else if (store_file_begin(out, &tmp, &out_fd, &err) != 0) {
+		fprintf(stderr, "objwatch: %s\n", err.msg);
+		job_error_clear(&err);
+		close(in_fd);
+		return (1);
+	}
+	rc = copy_fd(in_fd, (uint64_t)st.st_size, in, out_fd, tmp != NULL ?
+	    tmp : "standard output", level, &res, &err);
+	if (tmp != NULL) {
+		if (rc == 0)
+			rc = store_file_flush(tmp, out_fd, &err);
+		/* commit closes the file, renamed or removed */
+		if (rc == 0)
+			rc = store_file_commit(tmp, out, out_fd, &err);
+		else
+			store_file_discard(tmp, out_fd);
+	}
+	close(in_fd);
+	free(tmp);
+	if (rc != 0) {
+		fprintf(stderr, "objwatch: %s: %s\n",
+		    error_class_name(err.cls), err.msg);
+		job_error_clear(&err);
+		return (1);
+	}
+	fprintf(stderr, "%s -> %s: %" PRId64 " bytes%s, sha256 %s (input "
+	    "%s)\n", in, out, res.out_bytes, level > 0 ? " gzip" : "",
+	    res.out_sha256, res.in_sha256);
+	return (0);
+}
+
+/*
  * process for a lines recipe: the rows the table would get, line number
  * first, tab-separated, to out; each reject on standard error, then what
  * the file gave. The exit status is 1 only when the file cannot be read
@@ -568,6 +630,10 @@ cmd_process(int argc, char **argv)
 	if ((r = config_find_recipe(conf, argv[i])) == NULL) {
 		fprintf(stderr, "objwatch: no recipe '%s' in '%s'\n", argv[i],
 		    conf->file);
+		goto out;
+	}
+	if (r->kind == RECIPE_COPY) {
+		rc = process_copy(r, argv[i + 1], argv[i + 2]);
 		goto out;
 	}
 	if (read_file(argv[i + 1], &data, &len, 0, &cause) != 0) {

@@ -102,6 +102,7 @@ char	*path_absolute(const char *base_dir, const char *path);
 int	 path_normalise_key(const char *, char **, char **cause);
 int	 mkdir_parents(const char *, mode_t);
 int	 read_file(const char *, void **, size_t *, size_t limit, char **cause);
+char	*path_temp(const char *);
 int	 write_file_atomic(const char *, const void *, size_t, char **cause);
 int	 parse_duration(const char *, double *);
 int	 parse_size(const char *, uint64_t *);
@@ -239,6 +240,10 @@ extern const struct handler handler_watermark;
 extern const struct handler handler_save;
 extern const struct handler handler_info;
 extern const struct handler handler_lines;
+extern const struct handler handler_copy;
+
+/* handlers/copy.c: the copy step's parameters. */
+int	 copy_gzip_level(const void *);
 
 /*
  * linesplit.c: an object's lines, through gzip when it is compressed.
@@ -648,6 +653,8 @@ struct job_output {
 	int		 width;
 	int		 height;
 	int64_t		 bytes;
+	const char	*sha256;	/* hex, of what was written, or NULL */
+	const char	*input_sha256;	/* hex, of what was read, or NULL */
 };
 
 int	 queue_enqueue_batch(PGconn *, const struct source *,
@@ -726,6 +733,8 @@ int	 dir_source_check(const struct source *, char **cause);
 struct stat;
 char	*fetch_file_version(const struct stat *);
 char	*fetch_file_path(const struct source *, const char *key);
+int	 fetch_file_output_fd(const struct recipe *up, const struct source *,
+	     const char *location, int *fd, size_t *len, struct job_error *);
 int	 fetch_file_output(const struct recipe *up, const struct source *,
 	     const char *location, void **, size_t *, struct job_error *);
 int	 fetch_file_fd(const struct source *, const struct claimed_job *,
@@ -734,6 +743,9 @@ int	 fetch_file(const struct source *, const struct claimed_job *,
 	     void **, size_t *, struct job_error *);
 
 /* fetch.c: an object's bytes, from whichever kind of source holds it. */
+int	 fetch_output_fd(const struct recipe *, const struct source *,
+	     const struct claimed_job *, int spool, int *fd, uint64_t *len,
+	     struct job_error *);
 int	 fetch_output(const struct recipe *, const struct source *,
 	     const struct claimed_job *, void **, size_t *,
 	     struct job_error *);
@@ -789,11 +801,36 @@ int	 wait_object(PGconn *, const char *source, const char *key,
 	     const struct strv *recipes, double timeout, FILE *,
 	     char **cause);
 
+/* copy.c: copy recipes, streamed, with the SHA-256 of both sides. */
+struct copy_result {
+	int64_t		 in_bytes;
+	int64_t		 out_bytes;
+	char		 in_sha256[65];
+	char		 out_sha256[65];
+};
+char	*copy_ext(const char *key, int gzip);
+const char *copy_mime(const char *key, int gzip);
+char	*copy_format(const char *key, int gzip);
+int	 copy_fd(int in_fd, uint64_t len, const char *in_name, int out_fd,
+	     const char *out_name, int level, struct copy_result *,
+	     struct job_error *);
+int	 copy_run(const struct recipe *, const struct source *,
+	     const struct claimed_job *, const char *location,
+	     const char *state_dir, struct copy_result *, struct job_error *);
+
 /* store-file.c: outputs in folders. */
 char	*store_file_path(const struct recipe *, const struct source *,
 	     const char *location);
 int	 store_file_put(const char *path, const void *, size_t,
 	     struct job_error *);
+int	 store_file_begin(const char *path, char **tmp, int *fd,
+	     struct job_error *);
+void	 store_file_error(struct job_error *, const char *tmp,
+	     const char *what, int e);
+int	 store_file_flush(const char *tmp, int fd, struct job_error *);
+int	 store_file_commit(const char *tmp, const char *path, int fd,
+	     struct job_error *);
+void	 store_file_discard(const char *tmp, int fd);
 
 /* sigv4.c: AWS Signature Version 4. */
 struct sigv4_param {
@@ -839,12 +876,20 @@ void	 s3_cleanup(void);
 int	 s3_get(const struct source *, const char *key, uint64_t limit,
 	     void **, size_t *, char **etag, char **loop_source,
 	     struct job_error *);
+int	 s3_get_fd_from(const struct source *, const char *bucket,
+	     const char *key, uint64_t limit, int fd, uint64_t *len,
+	     char **etag, char **loop_source, struct job_error *);
 int	 s3_get_from(const struct source *, const char *bucket,
 	     const char *key, uint64_t limit, void **, size_t *, char **etag,
 	     char **loop_source, struct job_error *);
 int	 s3_put(const struct source *via, const char *bucket, const char *key,
 	     const void *, size_t, const char *mime, const char *from_source,
 	     struct job_error *);
+int	 s3_put_file(const struct source *via, const char *bucket,
+	     const char *key, int fd, uint64_t size, const char *mime,
+	     const char *from_source, char sha256[65], struct job_error *);
+int	 s3_fetch_fd(const struct source *, const struct claimed_job *,
+	     uint64_t limit, int fd, uint64_t *len, struct job_error *);
 int	 s3_delete(const struct source *, const char *bucket, const char *key,
 	     char **cause);
 int	 s3_head(const struct source *, const char *key, char **etag,

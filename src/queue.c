@@ -420,7 +420,8 @@ queue_claim(PGconn *conn, const char *worker, double lease,
  * A recipe's output is the input of the recipes that follow it (after =):
  * their jobs, for the same object, are queued by the statement that marks
  * this one done, naming it as their parent and its output as their input.
- * $13 and $14 are their names and hashes. The unique key makes it a no-op
+ * $13 and $14 are their names and hashes ($15 and $16 the output's
+ * checksums, for a copy). The unique key makes it a no-op
  * for one already queued, as when this job is run again by a retry.
  */
 static const char complete_sql[] =
@@ -434,14 +435,16 @@ static const char complete_sql[] =
 	INFO_CTE
 	"), o AS ("
 	"  INSERT INTO objwatch.outputs (job_id, location, format, mime,"
-	"      width, height, bytes, recipe_hash)"
+	"      width, height, bytes, recipe_hash, sha256, input_sha256)"
 	"  SELECT j.id, $6, $7, $8, $9::integer, $10::integer, $11::bigint,"
-	"      $12"
+	"      $12, $15, $16"
 	"  FROM j"
 	"  ON CONFLICT (job_id, location) DO UPDATE SET"
 	"      format = excluded.format, mime = excluded.mime,"
 	"      width = excluded.width, height = excluded.height,"
 	"      bytes = excluded.bytes, recipe_hash = excluded.recipe_hash,"
+	"      sha256 = excluded.sha256,"
+	"      input_sha256 = excluded.input_sha256,"
 	"      created_at = now()"
 	"  RETURNING id"
 	"), c AS ("
@@ -510,7 +513,7 @@ queue_complete(PGconn *conn, const char *worker_name,
 	PGresult	*res;
 	char		 id[32], oid[32], w[16], h[16], bytes[32];
 	char		*names, *hashes;
-	const char	*params[14];
+	const char	*params[16];
 	int		 bare = (out == NULL), began, rc = 0;
 
 	if (bare)
@@ -535,12 +538,14 @@ queue_complete(PGconn *conn, const char *worker_name,
 	queue_next_arrays(r, &names, &hashes);
 	params[12] = names;
 	params[13] = hashes;
+	params[14] = out->sha256;
+	params[15] = out->input_sha256;
 	began = deliver_begin(conn, job->recipe, 1);
 	if (bare)
 		res = db_exec_prepared(conn, "complete_bare", complete_bare_sql,
 		    5, params);
 	else
-		res = db_exec_prepared(conn, "complete", complete_sql, 14,
+		res = db_exec_prepared(conn, "complete", complete_sql, 16,
 		    params);
 	free(names);
 	free(hashes);

@@ -24,10 +24,12 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <libs3.h>
@@ -45,6 +47,12 @@
 /* Listings and error bodies larger than this are not S3's. */
 #define S3_XML_LIMIT	((uint64_t)16 << 20)
 #define S3_META_SOURCE	"x-amz-meta-objwatch-source"
+/* From this size an output goes up in parts, each of S3_PART_SIZE. */
+#define S3_MULTIPART_AT	((uint64_t)64 << 20)
+#define S3_PART_SIZE	((uint64_t)16 << 20)
+#define S3_MAX_PARTS	10000
+/* Files are read in pieces of this size to be hashed. */
+#define S3_PIECE	((size_t)1 << 20)
 
 /* What to send. */
 struct s3_call {
@@ -57,6 +65,12 @@ struct s3_call {
 	const char		*meta_source;
 	const char		*put_data;
 	size_t			 put_len;
+	int			 put_file;	/* the body is put_len bytes */
+	int			 put_fd;	/* of put_fd from put_fd_off */
+	off_t			 put_fd_off;
+	const char		*content_md5;	/* base64, or NULL */
+	const char		*payload_hash;	/* hex SHA-256 of a file body */
+	const char		*verb;		/* for messages, or NULL */
 };
 
 /* One request's answer, filled by curl's callbacks. */
@@ -73,6 +87,15 @@ struct s3_request {
 	const char	*put_data;
 	size_t		 put_len;
 	size_t		 put_off;
+	int		 put_file;
+	int		 put_fd;
+	off_t		 put_fd_off;
+	int		 io_errno;	/* reading or writing a file failed */
+	int		 to_fd;		/* a 200's body goes to body_fd */
+	int		 body_fd;
+	uint64_t	 fd_len;	/* written to body_fd */
+	long		 status;	/* known once the body starts */
+	CURL		*curl;
 	CURLcode	 curl_code;	/* when no answer came */
 };
 
@@ -128,8 +151,31 @@ static size_t
 s3_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct s3_request	*rq = arg;
-	size_t			 n = size * nmemb;
+	size_t			 n = size * nmemb, off;
+	ssize_t			 w;
 
+	if (rq->to_fd && rq->status == 0)
+		curl_easy_getinfo(rq->curl, CURLINFO_RESPONSE_CODE,
+		    &rq->status);
+	if (rq->to_fd && rq->status == 200) {
+		if (rq->limit != 0 && rq->fd_len + n > rq->limit) {
+			rq->over_limit = 1;
+			return (0);
+		}
+		for (off = 0; off < n; off += w) {
+			w = write(rq->body_fd, ptr + off, n - off);
+			if (w == -1 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			if (w == -1) {
+				rq->io_errno = errno;
+				return (0);
+			}
+		}
+		rq->fd_len += n;
+		return (n);
+	}
 	if (rq->limit != 0 && rq->len + n > rq->limit) {
 		rq->over_limit = 1;
 		return (0);
@@ -150,8 +196,22 @@ s3_read_cb(char *buf, size_t size, size_t nitems, void *arg)
 	struct s3_request	*rq = arg;
 	size_t			 n = size * nitems;
 
+	ssize_t			 got;
+
 	if (n > rq->put_len - rq->put_off)
 		n = rq->put_len - rq->put_off;
+	if (rq->put_file) {
+		do
+			got = pread(rq->put_fd, buf, n, rq->put_fd_off +
+			    (off_t)rq->put_off);
+		while (got == -1 && errno == EINTR);
+		if (got <= 0 && n > 0) {
+			rq->io_errno = got == 0 ? EIO : errno;
+			return (CURL_READFUNC_ABORT);
+		}
+		rq->put_off += got;
+		return (got);
+	}
 	memcpy(buf, rq->put_data + rq->put_off, n);
 	rq->put_off += n;
 	return (n);
@@ -248,8 +308,37 @@ s3_add_header(struct curl_slist *hdrs, const char *name, const char *value)
 }
 
 /*
+ * The V2 sub-resources of a request (uploads, uploadId, partNumber), as
+ * the string to sign ends with them: "?partNumber=2&uploadId=ID", sorted,
+ * values as they are, a name without a value bare ("?uploads").
+ */
+static char *
+s3_v2_subresources(const struct s3_call *call)
+{
+	static const char *const names[] = {	/* in sorted order */
+		"partNumber", "uploadId", "uploads"
+	};
+	struct buf	 b;
+	size_t		 i, j;
+
+	buf_init(&b);
+	for (i = 0; i < nitems(names); i++) {
+		for (j = 0; j < call->nquery; j++) {
+			if (strcmp(call->query[j].name, names[i]) != 0)
+				continue;
+			buf_printf(&b, "%s%s%s%s", b.len == 0 ? "?" : "&",
+			    names[i], call->query[j].value != NULL &&
+			    *call->query[j].value != '\0' ? "=" : "",
+			    call->query[j].value != NULL ?
+			    call->query[j].value : "");
+		}
+	}
+	return (buf_take(&b));
+}
+
+/*
  * The V2 Authorization and Date headers. The resource is /BUCKET/KEY in
- * both URI styles; object requests carry no sub-resource.
+ * both URI styles, with the sub-resources of a multipart upload.
  */
 static struct curl_slist *
 s3_headers_v2(struct curl_slist *hdrs, const struct source *via,
@@ -257,7 +346,7 @@ s3_headers_v2(struct curl_slist *hdrs, const struct source *via,
 {
 	struct tm	 tm;
 	time_t		 now;
-	char		 date[64], *amz, *sts, *sig, *auth;
+	char		 date[64], *amz, *sts, *sig, *auth, *sub;
 
 	now = time(NULL);
 	gmtime_r(&now, &tm);
@@ -267,8 +356,11 @@ s3_headers_v2(struct curl_slist *hdrs, const struct source *via,
 	xasprintf(&amz, "%s%s%s", call->meta_source != NULL ?
 	    S3_META_SOURCE ":" : "", call->meta_source != NULL ?
 	    call->meta_source : "", call->meta_source != NULL ? "\n" : "");
-	xasprintf(&sts, "%s\n\n%s\n%s\n%s%s", call->method,
-	    call->mime == NULL ? "" : call->mime, date, amz, epath);
+	sub = s3_v2_subresources(call);
+	xasprintf(&sts, "%s\n%s\n%s\n%s\n%s%s%s", call->method,
+	    call->content_md5 == NULL ? "" : call->content_md5,
+	    call->mime == NULL ? "" : call->mime, date, amz, epath, sub);
+	free(sub);
 	sig = s3_sign_v2(via->secret_key_value, sts);
 	xasprintf(&auth, "AWS %s:%s", via->access_key_value, sig);
 	hdrs = s3_add_header(hdrs, "Authorization", auth);
@@ -284,17 +376,22 @@ static struct curl_slist *
 s3_headers_v4(struct curl_slist *hdrs, const struct source *via,
     const struct s3_call *call, const char *host, const char *path)
 {
-	struct sigv4_param	 h[6];
+	struct sigv4_param	 h[7];
 	struct sigv4_request	 rq;
 	char			 amz_date[17], hash[65], *auth;
 	size_t			 i, n = 0;
 
 	sigv4_amz_date(time(NULL), amz_date);
-	if (call->put_data != NULL)
+	if (call->payload_hash != NULL)
+		memcpy(hash, call->payload_hash, sizeof hash);
+	else if (call->put_data != NULL)
 		sha256_hex(call->put_data, call->put_len, hash);
 	else
 		memcpy(hash, sigv4_empty_hash, sizeof hash);
 	h[n++] = (struct sigv4_param){ "host", host };
+	if (call->content_md5 != NULL)
+		h[n++] = (struct sigv4_param){ "content-md5",
+		    call->content_md5 };
 	h[n++] = (struct sigv4_param){ "x-amz-date", amz_date };
 	h[n++] = (struct sigv4_param){ "x-amz-content-sha256", hash };
 	if (via->session_token_value != NULL)
@@ -319,9 +416,10 @@ s3_headers_v4(struct curl_slist *hdrs, const struct source *via,
 	rq.secret_key = via->secret_key_value;
 	rq.amz_date = amz_date;
 	auth = sigv4_authorization(&rq, NULL);
-	/* h[0], host, and content-type are in hdrs already */
+	/* h[0], host, content-type and content-md5 are in hdrs already */
 	for (i = 1; i < n; i++)
-		if (strcmp(h[i].name, "content-type") != 0)
+		if (strcmp(h[i].name, "content-type") != 0 &&
+		    strcmp(h[i].name, "content-md5") != 0)
 			hdrs = s3_add_header(hdrs, h[i].name, h[i].value);
 	hdrs = s3_add_header(hdrs, "Authorization", auth);
 	free(auth);
@@ -339,6 +437,8 @@ s3_verb(const char *method)
 		return ("head");
 	if (strcmp(method, "DELETE") == 0)
 		return ("delete");
+	if (strcmp(method, "POST") == 0)
+		return ("post");
 	return (method);
 }
 
@@ -379,8 +479,8 @@ s3_perform(const struct source *via, const struct s3_call *call,
 		    via->endpoint);
 	else
 		xasprintf(&what, "%s '%s' in bucket '%s' on %s",
-		    s3_verb(call->method), call->key, call->bucket,
-		    via->endpoint);
+		    call->verb != NULL ? call->verb : s3_verb(call->method),
+		    call->key, call->bucket, via->endpoint);
 
 	if ((c = curl_easy_init()) == NULL) {
 		xasprintf(cause, "cannot %s: cannot start a curl handle", what);
@@ -389,6 +489,10 @@ s3_perform(const struct source *via, const struct s3_call *call,
 	errbuf[0] = '\0';
 	rq->put_data = call->put_data;
 	rq->put_len = call->put_len;
+	rq->put_file = call->put_file;
+	rq->put_fd = call->put_fd;
+	rq->put_fd_off = call->put_fd_off;
+	rq->curl = c;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	/* a key's "." and ".." are names, not directions */
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
@@ -418,13 +522,27 @@ s3_perform(const struct source *via, const struct s3_call *call,
 		    (curl_off_t)call->put_len);
 		/* S3 servers answer at once; do not wait for 100 Continue */
 		hdrs = curl_slist_append(hdrs, "Expect:");
+		/* a large body goes in larger pieces */
+		if (call->put_file)
+			curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE,
+			    512L * 1024);
+	} else if (strcmp(call->method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, call->put_data ==
+		    NULL ? "" : call->put_data);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)call->put_len);
+		hdrs = curl_slist_append(hdrs, "Expect:");
 	} else if (strcmp(call->method, "GET") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call->method);
 	hdrs = s3_add_header(hdrs, "Host", host);
 	if (call->mime != NULL)
 		hdrs = s3_add_header(hdrs, "Content-Type", call->mime);
-	else if (strcmp(call->method, "PUT") == 0)
+	else if (strcmp(call->method, "PUT") == 0 ||
+	    strcmp(call->method, "POST") == 0)
 		hdrs = curl_slist_append(hdrs, "Content-Type:");
+	if (call->content_md5 != NULL)
+		hdrs = s3_add_header(hdrs, "Content-MD5", call->content_md5);
 	if (via->signature == S3_SIGNATURE_V2) {
 		if (call->meta_source != NULL)
 			hdrs = s3_add_header(hdrs, S3_META_SOURCE,
@@ -444,6 +562,10 @@ s3_perform(const struct source *via, const struct s3_call *call,
 	if (cc == CURLE_OK || ((cc == CURLE_WRITE_ERROR ||
 	    cc == CURLE_ABORTED_BY_CALLBACK) && rq->over_limit))
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	else if (rq->io_errno != 0)
+		xasprintf(cause, "cannot %s: %s the file: %s", what,
+		    rq->to_fd ? "cannot write" : "cannot read",
+		    strerror(rq->io_errno));
 	else if (cc == CURLE_PEER_FAILED_VERIFICATION ||
 	    cc == CURLE_SSL_CACERT_BADFILE)
 		xasprintf(cause, "cannot %s: the TLS certificate is not "
@@ -455,6 +577,7 @@ s3_perform(const struct source *via, const struct s3_call *call,
 		    errbuf : curl_easy_strerror(cc));
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
+	rq->curl = NULL;
 out:
 	free(what);
 	free(url);
@@ -707,6 +830,525 @@ s3_put(const struct source *via, const char *bucket, const char *key,
 	}
 	s3_request_clear(&rq);
 	return (code == 200 ? 0 : -1);
+}
+
+/*
+ * GET an object into fd (from where it stands), refusing one over limit
+ * (0: none) before its body is read: a large object costs disk, not
+ * memory. *len is how many bytes were written; *etag and *loop_source as
+ * for s3_get. src gives the endpoint and keys, bucket the bucket.
+ */
+int
+s3_get_fd_from(const struct source *src, const char *bucket, const char *key,
+    uint64_t limit, int fd, uint64_t *len, char **etag, char **loop_source,
+    struct job_error *err)
+{
+	struct s3_call		 call = { .method = "GET", .key = key };
+	struct s3_request	 rq;
+	char			*cause = NULL, *what;
+	long			 code;
+
+	call.bucket = bucket;
+	memset(&rq, 0, sizeof rq);
+	rq.limit = limit;
+	rq.to_fd = 1;
+	rq.body_fd = fd;
+	code = s3_perform(src, &call, &rq, &cause);
+	if (rq.io_errno != 0) {
+		job_error_set(err, ERROR_IO, rq.io_errno == ENOSPC ?
+		    JOB_WAIT : JOB_RETRY, "%s", cause);
+		free(cause);
+		s3_request_clear(&rq);
+		return (-1);
+	}
+	if (code != -1 && rq.over_limit) {
+		job_error_set(err, ERROR_LIMIT, JOB_PERMANENT, "'%s' in bucket "
+		    "'%s' is %" PRIu64 " bytes, over the limit of %" PRIu64,
+		    key, bucket, rq.content_length, rq.limit);
+		s3_request_clear(&rq);
+		return (-1);
+	}
+	if (code != 200) {
+		xasprintf(&what, "get '%s' in bucket '%s'", key, bucket);
+		s3_job_error(err, ERROR_IO, src, bucket, what, code, &rq,
+		    cause);
+		free(what);
+		s3_request_clear(&rq);
+		return (-1);
+	}
+	*len = rq.fd_len;
+	*etag = rq.etag != NULL ? rq.etag : xstrdup("");
+	*loop_source = rq.meta_source;
+	rq.etag = rq.meta_source = NULL;
+	s3_request_clear(&rq);
+	return (0);
+}
+
+/* s3_get_fd_from on a source's own bucket. */
+static int
+s3_get_fd(const struct source *src, const char *key, uint64_t limit,
+    int fd, uint64_t *len, char **etag, char **loop_source,
+    struct job_error *err)
+{
+	return (s3_get_fd_from(src, src->bucket, key, limit, fd, len, etag,
+	    loop_source, err));
+}
+
+/*
+ * Fetch a job's object into fd, a file of the caller's, with the checks
+ * of s3_fetch (the version queued, not an output of objwatch). *len is
+ * its size.
+ */
+int
+s3_fetch_fd(const struct source *src, const struct claimed_job *job,
+    uint64_t limit, int fd, uint64_t *len, struct job_error *err)
+{
+	char	*etag, *loop;
+	int	 rc = -1;
+
+	if (s3_get_fd(src, job->key, limit, fd, len, &etag, &loop, err) != 0)
+		return (-1);
+	if (loop != NULL)
+		job_error_set(err, ERROR_CONFIG, 0, "'%s' in bucket '%s' is an "
+		    "output of objwatch (from source '%s'): outputs are never "
+		    "processed as inputs", job->key, src->bucket, loop);
+	else if (*etag != '\0' && strcmp(etag, job->version) != 0)
+		job_error_set(err, ERROR_IO, 0, "'%s' in bucket '%s' changed "
+		    "after it was queued (ETag %s, now %s); the new version "
+		    "has its own job", job->key, src->bucket, job->version,
+		    etag);
+	else
+		rc = 0;
+	free(etag);
+	free(loop);
+	return (rc);
+}
+
+/* Digests of a range of a file, for one request's body. */
+struct s3_digest {
+	unsigned char	 md5[16];
+	char		 md5_b64[32];	/* Content-MD5 */
+	char		 md5_hex[33];	/* what the ETag must be */
+	char		 sha256_hex[65]; /* x-amz-content-sha256 */
+};
+
+static void
+s3_hex(const unsigned char *in, size_t len, char *out)
+{
+	static const char	 digits[] = "0123456789abcdef";
+	size_t			 i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/*
+ * Read len bytes of fd at off, in pieces, into the digests of d and into
+ * whole (the SHA-256 of everything uploaded) when not NULL. Returns 0, or
+ * -1 with errno set.
+ */
+static int
+s3_digest_range(int fd, off_t off, uint64_t len, struct s3_digest *d,
+    EVP_MD_CTX *whole, EVP_MD_CTX *whole_md5)
+{
+	EVP_MD_CTX	*md5, *sha;
+	unsigned char	*piece, sum[EVP_MAX_MD_SIZE];
+	unsigned int	 n;
+	uint64_t	 done = 0;
+	ssize_t		 got;
+	int		 rc = -1, saved = EIO;
+
+	piece = xmalloc(S3_PIECE);
+	md5 = EVP_MD_CTX_new();
+	sha = EVP_MD_CTX_new();
+	if (md5 == NULL || sha == NULL)
+		fatalx("EVP_MD_CTX_new: out of memory");
+	EVP_DigestInit_ex(md5, EVP_md5(), NULL);
+	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+	while (done < len) {
+		got = pread(fd, piece, len - done > S3_PIECE ? S3_PIECE :
+		    len - done, off + (off_t)done);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			saved = got == 0 ? EIO : errno;
+			goto out;
+		}
+		EVP_DigestUpdate(md5, piece, got);
+		EVP_DigestUpdate(sha, piece, got);
+		if (whole != NULL)
+			EVP_DigestUpdate(whole, piece, got);
+		if (whole_md5 != NULL)
+			EVP_DigestUpdate(whole_md5, piece, got);
+		done += got;
+	}
+	EVP_DigestFinal_ex(md5, d->md5, &n);
+	s3_hex(d->md5, 16, d->md5_hex);
+	EVP_EncodeBlock((unsigned char *)d->md5_b64, d->md5, 16);
+	EVP_DigestFinal_ex(sha, sum, &n);
+	s3_hex(sum, 32, d->sha256_hex);
+	rc = 0;
+out:
+	EVP_MD_CTX_free(md5);
+	EVP_MD_CTX_free(sha);
+	free(piece);
+	errno = saved;
+	return (rc);
+}
+
+/* An ETag as S3 writes it in XML or a header, without quotes. */
+static char *
+s3_etag_clean(const char *e)
+{
+	struct buf	 b;
+
+	buf_init(&b);
+	while (*e != '\0') {
+		if (strncmp(e, "&quot;", 6) == 0)
+			e += 6;
+		else if (strncmp(e, "&#34;", 5) == 0)
+			e += 5;
+		else if (*e == '"' || *e == ' ')
+			e++;
+		else
+			buf_add(&b, e++, 1);
+	}
+	return (buf_take(&b));
+}
+
+/* The parts of a multipart upload, and how large each is. */
+static uint64_t
+s3_part_size(uint64_t size)
+{
+	uint64_t	 part = S3_PART_SIZE;
+
+	/* S3 takes at most 10000 parts: larger files get larger parts */
+	while (size / part >= S3_MAX_PARTS)
+		part *= 2;
+	return (part);
+}
+
+/* Give up a multipart upload so its parts do not linger (and cost). */
+static void
+s3_abort_upload(const struct source *via, const char *bucket,
+    const char *key, const char *upload_id)
+{
+	struct sigv4_param	 q[1];
+	struct s3_call		 call = { .method = "DELETE" };
+	struct s3_request	 rq;
+	char			*cause = NULL;
+	long			 code;
+
+	q[0] = (struct sigv4_param){ "uploadId", upload_id };
+	call.bucket = bucket;
+	call.key = key;
+	call.query = q;
+	call.nquery = 1;
+	call.verb = "abort the multipart upload of";
+	memset(&rq, 0, sizeof rq);
+	rq.limit = S3_XML_LIMIT;
+	code = s3_perform(via, &call, &rq, &cause);
+	if (code != 204 && code != 200 && code != 404)
+		log_warnx("cannot abort the multipart upload %s of '%s' in "
+		    "bucket '%s' (code %ld%s%s): its parts stay until a "
+		    "lifecycle rule removes them", upload_id, key, bucket,
+		    code, cause != NULL ? ": " : "", cause != NULL ? cause :
+		    "");
+	free(cause);
+	s3_request_clear(&rq);
+}
+
+/* A job error from a file that could not be read for an upload. */
+static void
+s3_read_error(struct job_error *err, const char *key, const char *bucket,
+    int e)
+{
+	job_error_set(err, ERROR_IO, JOB_RETRY, "cannot read what goes to "
+	    "'%s' in bucket '%s': %s", key, bucket, strerror(e));
+}
+
+/*
+ * A multipart upload of size bytes of fd: CreateMultipartUpload, parts
+ * of S3_PART_SIZE (or more) each sent with its Content-MD5 and checked
+ * against the ETag the server answers, then CompleteMultipartUpload,
+ * whose ETag must be the MD5 of the parts' MD5s, "-" and their number,
+ * as AWS, Ceph and MinIO make it (or the MD5 of the whole object, which
+ * some servers answer instead: checked too). On any failure the upload
+ * is aborted.
+ */
+static int
+s3_put_multipart(const struct source *via, const char *bucket,
+    const char *key, int fd, uint64_t size, const char *mime,
+    const char *from_source, EVP_MD_CTX *whole, struct job_error *err)
+{
+	struct sigv4_param	 q[2];
+	struct s3_call		 call;
+	struct s3_request	 rq;
+	struct s3_digest	 d;
+	struct buf		 xml;
+	EVP_MD_CTX		*md5s, *all;
+	unsigned char		 sum[EVP_MAX_MD_SIZE];
+	unsigned int		 n;
+	uint64_t		 part, off, len, nparts, i;
+	char			 num[24], hex[33], whole_md5[33];
+	char			*upload = NULL, *etag = NULL;
+	char			*cause = NULL, *what = NULL, *want = NULL;
+	long			 code;
+	int			 rc = -1;
+
+	part = s3_part_size(size);
+	nparts = (size + part - 1) / part;
+	buf_init(&xml);
+	md5s = EVP_MD_CTX_new();
+	all = EVP_MD_CTX_new();
+	if (md5s == NULL || all == NULL)
+		fatalx("EVP_MD_CTX_new: out of memory");
+	EVP_DigestInit_ex(md5s, EVP_md5(), NULL);
+	EVP_DigestInit_ex(all, EVP_md5(), NULL);
+
+	/* CreateMultipartUpload: POST ?uploads */
+	memset(&call, 0, sizeof call);
+	q[0] = (struct sigv4_param){ "uploads", NULL };
+	call.method = "POST";
+	call.bucket = bucket;
+	call.key = key;
+	call.query = q;
+	call.nquery = 1;
+	call.mime = mime;
+	call.meta_source = from_source;
+	call.verb = "start a multipart upload of";
+	memset(&rq, 0, sizeof rq);
+	rq.limit = S3_XML_LIMIT;
+	code = s3_perform(via, &call, &rq, &cause);
+	if (code == 200)
+		upload = s3_xml_value(rq.body, "UploadId");
+	if (code != 200 || upload == NULL || *upload == '\0') {
+		xasprintf(&what, "start a multipart upload of '%s' in bucket "
+		    "'%s'", key, bucket);
+		if (code == 200)
+			job_error_set(err, ERROR_STORAGE, JOB_RETRY, "cannot "
+			    "%s: the answer has no UploadId", what);
+		else
+			s3_job_error(err, ERROR_STORAGE, via, bucket, what,
+			    code, &rq, cause);
+		s3_request_clear(&rq);
+		free(upload);
+		upload = NULL;
+		goto out;
+	}
+	s3_request_clear(&rq);
+
+	/* UploadPart: PUT ?partNumber=N&uploadId=ID, each with its MD5 */
+	buf_printf(&xml, "<CompleteMultipartUpload>");
+	for (i = 0; i < nparts; i++) {
+		off = i * part;
+		len = size - off < part ? size - off : part;
+		if (s3_digest_range(fd, (off_t)off, len, &d, whole,
+		    all) != 0) {
+			s3_read_error(err, key, bucket, errno);
+			goto out;
+		}
+		EVP_DigestUpdate(md5s, d.md5, sizeof d.md5);
+		snprintf(num, sizeof num, "%" PRIu64, i + 1);
+		q[0] = (struct sigv4_param){ "partNumber", num };
+		q[1] = (struct sigv4_param){ "uploadId", upload };
+		memset(&call, 0, sizeof call);
+		call.method = "PUT";
+		call.bucket = bucket;
+		call.key = key;
+		call.query = q;
+		call.nquery = 2;
+		call.put_file = 1;
+		call.put_fd = fd;
+		call.put_fd_off = (off_t)off;
+		call.put_len = len;
+		call.content_md5 = d.md5_b64;
+		call.payload_hash = d.sha256_hex;
+		call.verb = "upload a part of";
+		memset(&rq, 0, sizeof rq);
+		rq.limit = S3_XML_LIMIT;
+		code = s3_perform(via, &call, &rq, &cause);
+		free(what);
+		xasprintf(&what, "upload part %s of %" PRIu64 " of '%s' to "
+		    "bucket '%s'", num, nparts, key, bucket);
+		if (rq.io_errno != 0) {
+			free(cause);
+			s3_read_error(err, key, bucket, rq.io_errno);
+			s3_request_clear(&rq);
+			goto out;
+		}
+		if (code != 200) {
+			s3_job_error(err, ERROR_STORAGE, via, bucket, what,
+			    code, &rq, cause);
+			s3_request_clear(&rq);
+			goto out;
+		}
+		free(etag);
+		etag = s3_etag_clean(rq.etag != NULL ? rq.etag : "");
+		s3_request_clear(&rq);
+		if (strcmp(etag, d.md5_hex) != 0) {
+			job_error_set(err, ERROR_STORAGE, JOB_RETRY, "cannot "
+			    "%s: the server's ETag '%s' is not the MD5 of what "
+			    "was sent (%s): the part was damaged on the way or "
+			    "the bucket encrypts with KMS", what, etag,
+			    d.md5_hex);
+			goto out;
+		}
+		buf_printf(&xml, "<Part><PartNumber>%s</PartNumber>"
+		    "<ETag>\"%s\"</ETag></Part>", num, etag);
+	}
+	buf_printf(&xml, "</CompleteMultipartUpload>");
+	EVP_DigestFinal_ex(md5s, sum, &n);
+	s3_hex(sum, 16, hex);
+	xasprintf(&want, "%s-%" PRIu64, hex, nparts);
+	EVP_DigestFinal_ex(all, sum, &n);
+	s3_hex(sum, 16, whole_md5);
+
+	/* CompleteMultipartUpload: POST ?uploadId=ID with the parts */
+	q[0] = (struct sigv4_param){ "uploadId", upload };
+	memset(&call, 0, sizeof call);
+	call.method = "POST";
+	call.bucket = bucket;
+	call.key = key;
+	call.query = q;
+	call.nquery = 1;
+	call.mime = "application/xml";
+	call.put_data = xml.s;
+	call.put_len = xml.len;
+	call.verb = "complete the multipart upload of";
+	memset(&rq, 0, sizeof rq);
+	rq.limit = S3_XML_LIMIT;
+	code = s3_perform(via, &call, &rq, &cause);
+	free(what);
+	xasprintf(&what, "complete the multipart upload of '%s' in bucket "
+	    "'%s'", key, bucket);
+	/* an error may come in a 200's body, after the parts were read */
+	if (code == 200 && rq.body != NULL && strstr(rq.body, "<Error>") !=
+	    NULL)
+		code = 500;
+	if (code != 200) {
+		s3_job_error(err, ERROR_STORAGE, via, bucket, what, code, &rq,
+		    cause);
+		s3_request_clear(&rq);
+		goto out;
+	}
+	/* the object is made: there is no upload left to abort */
+	FREE_NULL(upload);
+	free(etag);
+	etag = s3_xml_value(rq.body, "ETag");
+	if (etag == NULL && rq.etag != NULL)
+		etag = xstrdup(rq.etag);
+	cause = etag;
+	etag = s3_etag_clean(cause == NULL ? "" : cause);
+	free(cause);
+	cause = NULL;
+	s3_request_clear(&rq);
+	if (*etag == '\0') {
+		/* Ceph RGW answers <ETag></ETag>: ask the object itself */
+		memset(&call, 0, sizeof call);
+		call.method = "HEAD";
+		call.bucket = bucket;
+		call.key = key;
+		memset(&rq, 0, sizeof rq);
+		code = s3_perform(via, &call, &rq, &cause);
+		if (code != 200) {
+			s3_job_error(err, ERROR_STORAGE, via, bucket, what,
+			    code, &rq, cause);
+			s3_request_clear(&rq);
+			goto out;
+		}
+		free(etag);
+		etag = s3_etag_clean(rq.etag != NULL ? rq.etag : "");
+		s3_request_clear(&rq);
+	}
+	if (strcmp(etag, want) != 0 && strcmp(etag, whole_md5) != 0) {
+		job_error_set(err, ERROR_STORAGE, JOB_RETRY, "cannot %s: the "
+		    "server's ETag '%s' is neither the MD5 of the parts' MD5s "
+		    "(%s) nor that of the file (%s): the object it made is not "
+		    "what was sent", what, etag, want, whole_md5);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0 && upload != NULL)
+		s3_abort_upload(via, bucket, key, upload);
+	EVP_MD_CTX_free(md5s);
+	EVP_MD_CTX_free(all);
+	buf_clear(&xml);
+	free(upload);
+	free(etag);
+	free(what);
+	free(want);
+	return (rc);
+}
+
+/*
+ * PUT size bytes of an open file as an object, marked as objwatch's:
+ * whole with its Content-MD5 (the server checks it) below
+ * S3_MULTIPART_AT, in checked parts from there. The file is read in
+ * pieces, so memory stays flat whatever its size; sha256 is the hex
+ * SHA-256 of what was uploaded.
+ */
+int
+s3_put_file(const struct source *via, const char *bucket, const char *key,
+    int fd, uint64_t size, const char *mime, const char *from_source,
+    char sha256[65], struct job_error *err)
+{
+	struct s3_call		 call = { .method = "PUT" };
+	struct s3_request	 rq;
+	struct s3_digest	 d;
+	EVP_MD_CTX		*whole;
+	unsigned char		 sum[EVP_MAX_MD_SIZE];
+	unsigned int		 n;
+	char			*cause = NULL, *what;
+	long			 code;
+	int			 rc = -1;
+
+	if ((whole = EVP_MD_CTX_new()) == NULL)
+		fatalx("EVP_MD_CTX_new: out of memory");
+	EVP_DigestInit_ex(whole, EVP_sha256(), NULL);
+	if (size >= S3_MULTIPART_AT) {
+		rc = s3_put_multipart(via, bucket, key, fd, size, mime,
+		    from_source, whole, err);
+		goto out;
+	}
+	if (s3_digest_range(fd, 0, size, &d, whole, NULL) != 0) {
+		s3_read_error(err, key, bucket, errno);
+		goto out;
+	}
+	call.bucket = bucket;
+	call.key = key;
+	call.mime = mime;
+	call.meta_source = from_source;
+	call.put_file = 1;
+	call.put_fd = fd;
+	call.put_len = size;
+	call.content_md5 = d.md5_b64;
+	call.payload_hash = d.sha256_hex;
+	memset(&rq, 0, sizeof rq);
+	rq.limit = S3_XML_LIMIT;
+	code = s3_perform(via, &call, &rq, &cause);
+	if (rq.io_errno != 0) {
+		free(cause);
+		s3_read_error(err, key, bucket, rq.io_errno);
+	} else if (code != 200) {
+		xasprintf(&what, "put '%s' in bucket '%s'", key, bucket);
+		s3_job_error(err, ERROR_STORAGE, via, bucket, what, code, &rq,
+		    cause);
+		free(what);
+	} else
+		rc = 0;
+	s3_request_clear(&rq);
+out:
+	if (rc == 0) {
+		EVP_DigestFinal_ex(whole, sum, &n);
+		s3_hex(sum, 32, sha256);
+	}
+	EVP_MD_CTX_free(whole);
+	return (rc);
 }
 
 /*

@@ -10,12 +10,20 @@
  * again: the input "caf\xe9.jpg" has the key "caf<U+EFE9>.jpg", and its
  * output, recorded under a location made of that key, is written to disk
  * as "caf\xe9.jpg".
+ *
+ * A copy writes its file in pieces: store_file_begin, writes of its own,
+ * store_file_flush, and store_file_commit once it has checked what it
+ * wrote, or store_file_discard.
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "objwatch.h"
 #include "banned.h"
@@ -90,4 +98,113 @@ store_file_put(const char *path, const void *data, size_t len,
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * Start writing the file at path in pieces (a copy): its folders made, a
+ * temporary file of its own (path_temp) opened for reading back too.
+ * Returns 0 with *tmp and *fd, or -1 with err set.
+ */
+int
+store_file_begin(const char *path, char **tmp, int *fd,
+    struct job_error *err)
+{
+	struct stat	 st;
+	char		*dir, *slash, *t;
+	int		 f;
+
+	/* Never rename over a device, a fifo or a folder: only files. */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		job_error_set(err, ERROR_STORAGE, JOB_PERMANENT, "'%s' exists "
+		    "and is not a regular file; not replacing it", path);
+		return (-1);
+	}
+	slash = strrchr(path, '/');
+	if (slash != NULL && slash != path) {
+		dir = xstrndup(path, slash - path);
+		if (mkdir_parents(dir, 0755) == -1) {
+			job_error_set(err, ERROR_STORAGE, store_file_how(errno),
+			    "cannot create folder '%s': %s%s", dir,
+			    strerror(errno), store_file_how(errno) == JOB_WAIT ?
+			    "; waiting for space" : "");
+			free(dir);
+			return (-1);
+		}
+		free(dir);
+	}
+	t = path_temp(path);
+	f = open(t, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (f == -1 && errno == EEXIST && unlink(t) == 0)
+		f = open(t, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		    0644);
+	if (f == -1) {
+		job_error_set(err, ERROR_STORAGE, store_file_how(errno),
+		    "cannot create '%s': %s%s", t, strerror(errno),
+		    store_file_how(errno) == JOB_WAIT ? "; waiting for space" :
+		    "");
+		free(t);
+		return (-1);
+	}
+	*tmp = t;
+	*fd = f;
+	return (0);
+}
+
+/* Set a job error for a write to a file begun by store_file_begin. */
+void
+store_file_error(struct job_error *err, const char *tmp, const char *what,
+    int e)
+{
+	job_error_set(err, ERROR_STORAGE, store_file_how(e), "cannot %s '%s': "
+	    "%s%s", what, tmp, strerror(e), store_file_how(e) == JOB_WAIT ?
+	    "; waiting for space" : "");
+}
+
+/* Flush a file begun by store_file_begin to the disk, fd still open. */
+int
+store_file_flush(const char *tmp, int fd, struct job_error *err)
+{
+	if (fchmod(fd, 0644) == -1 || fsync(fd) == -1) {
+		store_file_error(err, tmp, "flush", errno);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Give a flushed file its name: renamed over path, and the folder
+ * flushed, so the name survives a crash. Closes fd whatever happens.
+ */
+int
+store_file_commit(const char *tmp, const char *path, int fd,
+    struct job_error *err)
+{
+	char	*dir;
+	int	 dfd;
+
+	close(fd);
+	if (rename(tmp, path) == -1) {
+		job_error_set(err, ERROR_STORAGE, store_file_how(errno),
+		    "cannot rename '%s' to '%s': %s", tmp, path,
+		    strerror(errno));
+		unlink(tmp);
+		return (-1);
+	}
+	dir = strrchr(path, '/') == NULL ? xstrdup(".") : xstrndup(path,
+	    strrchr(path, '/') - path);
+	if ((dfd = open(*dir == '\0' ? "/" : dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+	return (0);
+}
+
+/* Drop a file begun by store_file_begin that will not be committed. */
+void
+store_file_discard(const char *tmp, int fd)
+{
+	close(fd);
+	unlink(tmp);
 }

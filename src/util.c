@@ -236,6 +236,37 @@ read_file(const char *path, void **out, size_t *outlen, size_t limit,
 }
 
 /*
+ * The temporary name a file is written under before it is renamed to
+ * path, in the same folder. One name per path, not a random one: a writer
+ * killed half-way leaves a file the retry of its job takes over, rather
+ * than a stray that nothing ever removes.
+ */
+char *
+path_temp(const char *path)
+{
+	const char	*slash, *base;
+	uint64_t	 hash;
+	char		*tmp;
+	int		 dirlen;
+
+	slash = strrchr(path, '/');
+	dirlen = slash == NULL ? 1 : (int)(slash - path);
+	base = slash == NULL ? path : slash + 1;
+	if (strlen(base) + sizeof ".objwatch-tmp" + 1 <= NAME_MAX)
+		xasprintf(&tmp, "%.*s/.%s.objwatch-tmp", dirlen,
+		    slash == NULL ? "." : path, base);
+	else {
+		/* A long name: the temporary one must fit in NAME_MAX too. */
+		for (hash = 14695981039346656037ULL; *base != '\0'; base++)
+			hash = (hash ^ (unsigned char)*base) *
+			    1099511628211ULL;
+		xasprintf(&tmp, "%.*s/.objwatch-%016llx.tmp", dirlen,
+		    slash == NULL ? "." : path, (unsigned long long)hash);
+	}
+	return (tmp);
+}
+
+/*
  * Write a file under a temporary name in the same folder, flush it to disk
  * and rename it into place, so readers see the old file or the whole new
  * one and a crash leaves no half-written output under the final name.
@@ -244,8 +275,6 @@ int
 write_file_atomic(const char *path, const void *data, size_t len, char **cause)
 {
 	struct stat	 st;
-	const char	*base;
-	uint64_t	 hash;
 	char		*tmp, *slash, *dir;
 	const char	*p = data;
 	size_t		 off = 0;
@@ -261,22 +290,7 @@ write_file_atomic(const char *path, const void *data, size_t len, char **cause)
 	}
 	slash = strrchr(path, '/');
 	dir = slash == NULL ? xstrdup(".") : xstrndup(path, slash - path);
-	/*
-	 * One temporary name per output, not a random one: a writer killed
-	 * half-way leaves a file the retry of its job takes over, rather
-	 * than a stray that nothing ever removes.
-	 */
-	base = slash == NULL ? path : slash + 1;
-	if (strlen(base) + sizeof ".objwatch-tmp" + 1 <= NAME_MAX)
-		xasprintf(&tmp, "%s/.%s.objwatch-tmp", dir, base);
-	else {
-		/* A long name: the temporary one must fit in NAME_MAX too. */
-		for (hash = 14695981039346656037ULL; *base != '\0'; base++)
-			hash = (hash ^ (unsigned char)*base) *
-			    1099511628211ULL;
-		xasprintf(&tmp, "%s/.objwatch-%016llx.tmp", dir,
-		    (unsigned long long)hash);
-	}
+	tmp = path_temp(path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 	    0644);
 	if (fd == -1 && errno == EEXIST && unlink(tmp) == 0)

@@ -251,6 +251,7 @@ worker_run_image(struct worker *w, struct claimed_job *job,
 	    &run->err) != 0)
 		goto out;
 
+	memset(&out, 0, sizeof out);
 	out.location = location;
 	out.format = ij.format;
 	out.mime = ij.mime;
@@ -385,6 +386,67 @@ worker_run_lines(struct worker *w, struct claimed_job *job,
 	return (0);
 }
 
+/*
+ * A copy recipe: the object streamed to its output as it is (or gzipped),
+ * with the SHA-256 of both sides recorded on its output row.
+ */
+static int
+worker_run_copy(struct worker *w, struct claimed_job *job,
+    const struct source *src, const struct recipe *r, struct worker_run *run)
+{
+	struct copy_result	 res;
+	struct job_output	 out;
+	struct template_vars	 vars;
+	const char		*in;
+	char			*location = NULL, *ext, *format, *cause;
+	int			 gzip, rc = -1;
+
+	/* after = : named as the output it copies, not the source's key */
+	in = job->input_location != NULL ? job->input_location : job->key;
+	gzip = copy_gzip_level(r->steps[0].data) > 0;
+	ext = copy_ext(in, gzip);
+	format = copy_format(in, gzip);
+	vars.source = job->source;
+	vars.key = job->key;
+	vars.recipe = r->name;
+	vars.ext = ext;
+	vars.hash = r->hash;
+	if (template_expand(r->output_template, &vars, &location,
+	    &cause) != 0) {
+		job_error_set(&run->err, ERROR_CONFIG, 0, "recipe '%s': cannot "
+		    "name the output for '%s': %s", r->name, job->key, cause);
+		free(cause);
+		goto out;
+	}
+	if (copy_run(r, src, job, location, w->pool->conf->state_dir, &res,
+	    &run->err) != 0)
+		goto out;
+	run->inlen = (size_t)res.in_bytes;
+
+	memset(&out, 0, sizeof out);
+	out.location = location;
+	out.format = format;
+	out.mime = copy_mime(in, gzip);
+	out.bytes = res.out_bytes;
+	out.sha256 = res.out_sha256;
+	out.input_sha256 = res.in_sha256;
+	rc = 0;
+	if (worker_record_done(w, job, r, &out) != 0)
+		goto out;
+	log_info("job %" PRId64 " ('%s', recipe '%s') done: '%s' (%" PRId64
+	    " bytes%s, sha256 %s, %.0f ms)", job->id, job->key, job->recipe,
+	    location, res.out_bytes, gzip ? " gzip" : "", res.out_sha256,
+	    (now_monotonic() - run->t0) * 1000);
+	run->outcome = "done";
+	metrics_count("objwatch_output_bytes_total", res.out_bytes, "recipe",
+	    job->recipe, NULL, NULL);
+out:
+	free(location);
+	free(format);
+	free(ext);
+	return (rc);
+}
+
 /* Log a failed job in the words a reader needs, and record it. */
 static void
 worker_job_failed(struct worker *w, struct claimed_job *job,
@@ -442,16 +504,19 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 	}
 	/*
 	 * Too large to read at all: refused on its listed size. Lines from
-	 * a folder are read in pieces, whatever their size.
+	 * a folder are read in pieces, whatever their size; a copy streams
+	 * any size, unless its recipe sets max_input_bytes.
 	 */
 	if (job->size >= 0 && !(r->kind == RECIPE_LINES &&
-	    src->type == SOURCE_DIR) &&
+	    src->type == SOURCE_DIR) && !(r->kind == RECIPE_COPY &&
+	    r->max_input_bytes == 0) &&
 	    recipe_admit_size(r, job->key, job->size, &run.err) != 0)
 		goto done;
-	if (job->input_location != NULL && r->kind != RECIPE_IMAGE) {
+	if (job->input_location != NULL && r->kind == RECIPE_LINES) {
 		job_error_set(&run.err, ERROR_CONFIG, 0, "recipe '%s' cannot "
-		    "take another recipe's output '%s' as input: it is no "
-		    "longer an image recipe", r->name, job->input_location);
+		    "take another recipe's output '%s' as input: it is now a "
+		    "lines recipe, which reads its source", r->name,
+		    job->input_location);
 		goto done;
 	}
 	switch (r->kind) {
@@ -460,6 +525,9 @@ worker_run_job(struct worker *w, struct claimed_job *job)
 		break;
 	case RECIPE_LINES:
 		rc = worker_run_lines(w, job, src, r, &run);
+		break;
+	case RECIPE_COPY:
+		rc = worker_run_copy(w, job, src, r, &run);
 		break;
 	default:
 		job_error_set(&run.err, ERROR_CONFIG, 0, "recipe '%s': this "

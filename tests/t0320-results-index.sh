@@ -169,8 +169,8 @@ is "$(sql "SELECT count(*), count(DISTINCT (object_id, recipe)),
 	count(*) FILTER (WHERE state = 'failed' AND recipe = 'thumbs')
 	FROM objwatch.results")" "160001|160001|2000" \
     "one row per object version and recipe (160,001), 2,000 of them failed thumbs"
-# Later versions add columns at the end (12: the chain's); version 1's
-# come first, the same.
+# Later versions add columns at the end (11: the checksums, 12: the
+# chain's); version 1's come first, the same.
 v1cols=$(sql "SELECT string_agg(column_name, ', ' ORDER BY ordinal_position)
 	FROM information_schema.columns WHERE table_schema = 'public'
 	AND table_name = 'results_v1'")
@@ -194,8 +194,8 @@ is "$(sql "SELECT string_agg(column_name || ' ' || data_type, ', '
 	ORDER BY ordinal_position) FROM information_schema.columns
 	WHERE table_schema = 'objwatch' AND table_name = 'results'
 	AND ordinal_position > $nv1")" \
-    "parent_job_id bigint, after text, input text" \
-    "then the chain's columns"
+    "sha256 text, input_sha256 text, parent_job_id bigint, after text, input text" \
+    "then the copy checksums' and the chain's columns"
 
 # Figures: version 1's view without the new index, as before the
 # migration, then the new one.

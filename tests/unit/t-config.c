@@ -208,7 +208,7 @@ main(void)
 	    "c.conf:4: unknown section 'foo' (expected objwatch, source.NAME, "
 	    "recipe.NAME or schedule.NAME)\n"
 	    "c.conf:11: recipe 'thumbs': unknown step 'thumb' (expected one "
-	    "of: thumbnail, crop, watermark, save, info, lines)",
+	    "of: thumbnail, crop, watermark, save, info, lines, copy)",
 	    "every error is reported, in order");
 	expect_error("[objwatch]\nthis line is not ini\n" GOOD_SOURCE
 	    GOOD_RECIPE, "c.conf:2: cannot parse this line (expected "

@@ -156,7 +156,7 @@ main(void)
 	recipe_free(a);
 
 	bad("thumb width=1 | save", "recipe 'r': unknown step 'thumb' "
-	    "(expected one of: thumbnail, crop, watermark, save, info, lines)");
+	    "(expected one of: thumbnail, crop, watermark, save, info, lines, copy)");
 	bad("thumbnail width=256", "recipe 'r': the last step must be 'save' "
 	    "(for example: save format=jpeg quality=80), or the only step "
 	    "'info'");
