@@ -760,6 +760,37 @@ s3_get(const struct source *src, const char *key, uint64_t limit,
 }
 
 /*
+ * Whether a GET of key in bucket failed, answered code: then err says how
+ * (over the limit, or what the server or the connection said) and rq is
+ * cleared.
+ */
+static int
+s3_get_failed(const struct source *src, const char *bucket, const char *key,
+    long code, struct s3_request *rq, char *cause, struct job_error *err)
+{
+	char	*what;
+
+	if (code != -1 && rq->over_limit) {
+		job_error_set(err, ERROR_LIMIT, JOB_PERMANENT, "'%s' in bucket "
+		    "'%s' is %" PRIu64 " bytes, over the limit of %" PRIu64,
+		    key, bucket, rq->content_length, rq->limit);
+		free(cause);
+		s3_request_clear(rq);
+		return (1);
+	}
+	if (code != 200) {
+		xasprintf(&what, "get '%s' in bucket '%s'", key, bucket);
+		s3_job_error(err, ERROR_IO, src, bucket, what, code, rq,
+		    cause);
+		free(what);
+		s3_request_clear(rq);
+		return (1);
+	}
+	free(cause);
+	return (0);
+}
+
+/*
  * GET an object whole from a bucket that need not be via's own (an output
  * bucket, for a recipe chained after the one that wrote it), as s3_get.
  */
@@ -770,28 +801,15 @@ s3_get_from(const struct source *src, const char *bucket, const char *key,
 {
 	struct s3_call		 call = { .method = "GET", .key = key };
 	struct s3_request	 rq;
-	char			*cause = NULL, *what;
+	char			*cause = NULL;
 	long			 code;
 
 	call.bucket = bucket;
 	memset(&rq, 0, sizeof rq);
 	rq.limit = limit == 0 ? S3_GET_LIMIT : limit;
 	code = s3_perform(src, &call, &rq, &cause);
-	if (code != -1 && rq.over_limit) {
-		job_error_set(err, ERROR_LIMIT, JOB_PERMANENT, "'%s' in bucket "
-		    "'%s' is %" PRIu64 " bytes, over the limit of %" PRIu64,
-		    key, bucket, rq.content_length, rq.limit);
-		s3_request_clear(&rq);
+	if (s3_get_failed(src, bucket, key, code, &rq, cause, err))
 		return (-1);
-	}
-	if (code != 200) {
-		xasprintf(&what, "get '%s' in bucket '%s'", key, bucket);
-		s3_job_error(err, ERROR_IO, src, bucket, what, code, &rq,
-		    cause);
-		free(what);
-		s3_request_clear(&rq);
-		return (-1);
-	}
 	if (rq.body == NULL)
 		rq.body = xstrdup("");
 	*data = rq.body;
@@ -845,7 +863,7 @@ s3_get_fd_from(const struct source *src, const char *bucket, const char *key,
 {
 	struct s3_call		 call = { .method = "GET", .key = key };
 	struct s3_request	 rq;
-	char			*cause = NULL, *what;
+	char			*cause = NULL;
 	long			 code;
 
 	call.bucket = bucket;
@@ -861,21 +879,8 @@ s3_get_fd_from(const struct source *src, const char *bucket, const char *key,
 		s3_request_clear(&rq);
 		return (-1);
 	}
-	if (code != -1 && rq.over_limit) {
-		job_error_set(err, ERROR_LIMIT, JOB_PERMANENT, "'%s' in bucket "
-		    "'%s' is %" PRIu64 " bytes, over the limit of %" PRIu64,
-		    key, bucket, rq.content_length, rq.limit);
-		s3_request_clear(&rq);
+	if (s3_get_failed(src, bucket, key, code, &rq, cause, err))
 		return (-1);
-	}
-	if (code != 200) {
-		xasprintf(&what, "get '%s' in bucket '%s'", key, bucket);
-		s3_job_error(err, ERROR_IO, src, bucket, what, code, &rq,
-		    cause);
-		free(what);
-		s3_request_clear(&rq);
-		return (-1);
-	}
 	*len = rq.fd_len;
 	*etag = rq.etag != NULL ? rq.etag : xstrdup("");
 	*loop_source = rq.meta_source;
