@@ -92,8 +92,12 @@ LISTEN=127.0.0.1:$free config 50 ""
 kill -HUP "$OW_PID"
 wait_until 20 grep -q "listening on 127.0.0.1:$free" "$log"
 ok $? "a reload to a free port moves the listener there"
-is "$(code "http://127.0.0.1:$free/healthz") $(code "http://127.0.0.1:$port/healthz")" \
-    "200 000" "the new port answers, the old one is closed"
+# The reloaded sources are ready again once their first scans are done:
+# healthz says 503 until then, on the new port.
+answers() { [ "$(code "$1")" = 200 ]; }
+wait_until 20 answers "http://127.0.0.1:$free/healthz"
+is "$? $(code "http://127.0.0.1:$port/healthz")" \
+    "0 000" "the new port answers, the old one is closed"
 cp "$T/photo.jpg" "$T/in/e.jpg"
 wait_for_sql "SELECT width FROM objwatch.results WHERE key = 'e.jpg'" 50
 ok $? "and objwatch works on after all of it"

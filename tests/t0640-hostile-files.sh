@@ -29,7 +29,7 @@ make_jpeg "$T/x/good.jpg" 800 600 1
 make_png "$T/x/good.png" 300 300 2
 node "$SRCDIR/tests/mkbomb.js" "$T/x/bomb.png" 50000 50000 ||
     bail "cannot make the bomb"
-convert -size 10x10 xc:red -duplicate 999 "$T/x/frames.gif" ||
+node "$SRCDIR/tests/mkgif.js" "$T/x/frames.gif" 10 10 1000 ||
     bail "cannot make the GIF"
 ow_start "$T/ow.conf"
 wait_until 20 grep -q 'start-up scan' "$OW_LOG" || bail "no start"
